@@ -1,0 +1,96 @@
+package engine
+
+import "unicode/utf8"
+
+// Request values are inert text: they are sanitized (bytes that are not
+// UTF-8, and characters XML 1.0 forbids, become U+FFFD) and escaped for the
+// place they land, so no value can start, end or alter markup.
+
+// appendSanitized appends v to dst, replacing what XML cannot hold.
+func appendSanitized(dst []byte, v string) []byte {
+	start := 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= 0x20 && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c == '\t' || c == '\n' || c == '\r' {
+			i++
+			continue
+		}
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(v[i:])
+		}
+		if (r == utf8.RuneError && size == 1) || !isXMLChar(r) {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, v[start:]...)
+}
+
+// escapeText appends v escaped for element content. A carriage return is
+// written as a reference, since XML parsers turn a literal one into a line
+// feed.
+func escapeText(dst, v []byte) []byte {
+	start := 0
+	for i, c := range v {
+		var esc string
+		switch c {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#13;"
+		default:
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		dst = append(dst, esc...)
+		start = i + 1
+	}
+	return append(dst, v[start:]...)
+}
+
+// escapeAttr appends v escaped for a quoted attribute value. Tabs and line
+// breaks are written as references, since attribute-value normalization
+// would turn literal ones into spaces.
+func escapeAttr(dst, v []byte) []byte {
+	start := 0
+	for i, c := range v {
+		var esc string
+		switch c {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&quot;"
+		case '\'':
+			esc = "&apos;"
+		case '\t':
+			esc = "&#9;"
+		case '\n':
+			esc = "&#10;"
+		case '\r':
+			esc = "&#13;"
+		default:
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		dst = append(dst, esc...)
+		start = i + 1
+	}
+	return append(dst, v[start:]...)
+}

@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+)
+
+// validator checks the templated-XML tree against the TwiML vocabulary and
+// the rules in rules.go. What does not depend on a request value is decided
+// here; for what does, it attaches the rule each slot is checked with at
+// render time, and allocates the counters that render-time counting uses.
+type validator struct {
+	d        *diagList
+	ctx      *schemaContext
+	counters int // counters allocated; counter 0 is never used
+	scopes   []*scopeState
+	secDepth int // sections open around the current node
+}
+
+// scopeState counts, for one element that a countRule applies to, the
+// elements it holds.
+type scopeState struct {
+	elem     *xElem
+	secDepth int
+	rules    []*countRule
+	static   []int      // per rule: elements outside any section of the scope
+	elems    [][]*xElem // per rule: every counted element
+	dynamic  []bool     // per rule: some counted element sits in a section
+	overrun  []*xElem   // per rule: the first element over the limit when static
+	params   []*xAttr   // name and value attributes of its <Parameter>s
+	paramDyn bool       // some parameter is dynamic or in a section
+	paramLen int        // bytes of static parameters
+	nouns    map[string]bool
+}
+
+func newValidator(d *diagList, ctx *schemaContext) *validator {
+	return &validator{d: d, ctx: ctx}
+}
+
+func (v *validator) validate(root *xElem) {
+	if root.name != "Response" {
+		v.d.add(SeverityError, CodeRootNotResponse, root.off, fmt.Sprintf(
+			"the root element must be <Response>, not <%s>; wrap the document in <Response>…</Response>", root.name))
+		return
+	}
+	v.element(root, v.ctx.root)
+}
+
+// element checks an element whose class is known, then its content.
+func (v *validator) element(e *xElem, cls *schemaClass) {
+	e.class = cls
+	v.count(e)
+	var scope *scopeState
+	if rs := countRulesFor(cls.Class); len(rs) > 0 {
+		scope = &scopeState{elem: e, secDepth: v.secDepth, rules: rs,
+			static: make([]int, len(rs)), elems: make([][]*xElem, len(rs)),
+			dynamic: make([]bool, len(rs)), overrun: make([]*xElem, len(rs)), nouns: map[string]bool{}}
+		v.scopes = append(v.scopes, scope)
+	}
+	v.attributes(e, cls, e.tagItems, map[string]string{}, "")
+	hasContent := false
+	v.content(e, cls, e.children, &hasContent)
+	if cls.textRequired() && !hasContent {
+		code, msg := CodeTextRequired, fmt.Sprintf("<%s> needs text content", e.name)
+		switch cls.Class {
+		case "Say":
+			code, msg = CodeSayEmpty, "<Say> has nothing to say; write the text to speak between <Say> and </Say>"
+		case "Number":
+			msg = "<Number> needs the phone number to dial, such as <Number>+14155551212</Number>"
+		case "Play":
+			msg = "<Play> needs the URL of the audio to play"
+		}
+		v.d.add(SeverityWarning, code, e.off, msg)
+	}
+	if scope != nil {
+		v.scopes = v.scopes[:len(v.scopes)-1]
+		v.closeScope(scope)
+	}
+}
+
+// content checks what an element holds: child elements, text, sections.
+func (v *validator) content(e *xElem, cls *schemaClass, nodes []xnode, hasContent *bool) {
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *xElem:
+			*hasContent = true
+			child := cls.childByTag[n.name]
+			if child == nil {
+				v.misplaced(n, e)
+				continue
+			}
+			v.element(n, child)
+		case *xText:
+			if n.blank() {
+				continue
+			}
+			*hasContent = true
+			if !cls.textAllowed() {
+				v.d.add(SeverityError, CodeTextNotAllowed, n.off, fmt.Sprintf(
+					"<%s> takes no text; move the text into an element that does (such as <Say>) or remove it", e.name))
+				continue
+			}
+			v.text(e, cls, n)
+		case *xSection:
+			v.secDepth++
+			v.content(e, cls, n.children, hasContent)
+			v.secDepth--
+		}
+	}
+}
+
+// text applies the text rule of cls to a run.
+func (v *validator) text(e *xElem, cls *schemaClass, t *xText) {
+	tr := rules.texts[cls.Class]
+	if tr == nil {
+		return
+	}
+	rule := &slotRule{slot: e.name + "#text", text: tr}
+	if !t.val.dynamic() {
+		v.static(rule, t.val.static(), t.off)
+		return
+	}
+	t.rule = rule
+	if tr.kind == kindSIPURI {
+		e.droppable = true
+	}
+}
+
+// static checks a value known at compile time: a broken limit is an error,
+// a type slip a warning (Twilio ignores the value and uses the default).
+func (v *validator) static(rule *slotRule, val string, off int) {
+	viol := rule.check(val)
+	if viol == nil {
+		return
+	}
+	sev := SeverityWarning
+	if viol.limit {
+		sev = SeverityError
+	}
+	v.d.add(sev, viol.code, off, viol.msg)
+}
+
+// attributes checks the attributes of a start tag, including those inside
+// sections. seen maps each name to the section it appeared in ("" outside
+// any) to catch an attribute some branch writes twice.
+func (v *validator) attributes(e *xElem, cls *schemaClass, items []xnode, seen map[string]string, section string) {
+	for _, it := range items {
+		switch it := it.(type) {
+		case *xSection:
+			key := sigil(it.inverted) + it.name
+			if section != "" {
+				key = section + "/" + key
+			}
+			v.attributes(e, cls, it.children, seen, key)
+		case *xAttr:
+			if prev, ok := seen[it.name]; ok {
+				if prev == "" && section == "" {
+					v.d.add(SeverityError, CodeParseFailure, it.off, fmt.Sprintf(
+						"attribute %s is written twice in <%s>; keep one", it.name, e.name))
+				} else if !exclusive(prev, section) {
+					v.d.add(SeverityError, CodeDuplicateAttr, it.off, fmt.Sprintf(
+						"attribute %s of <%s> is also written elsewhere in the tag; some branch would write it twice. Use {{#name}} and {{^name}} of the same parameter, or one attribute with a value that depends on it",
+						it.name, e.name))
+				}
+			}
+			seen[it.name] = section
+			v.attribute(e, cls, it, section != "")
+		}
+	}
+}
+
+// exclusive reports whether two sections can never both render: the same
+// parameter, one inverted and one not, at the top of the tag.
+func exclusive(a, b string) bool {
+	if a == "" || b == "" || strings.Contains(a, "/") || strings.Contains(b, "/") {
+		return false
+	}
+	return a[0] != b[0] && a[1:] == b[1:]
+}
+
+// attribute checks one attribute and attaches the rule for its value.
+func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bool) {
+	if a.name == "xmlns" || strings.HasPrefix(a.name, "xmlns:") {
+		return
+	}
+	sa := cls.Attrs[a.name]
+	if sa == nil {
+		msg := fmt.Sprintf("<%s> has no attribute %s; Twilio ignores it", e.name, a.name)
+		if sug := suggestName(a.name, cls.attrNames); sug != "" {
+			msg = fmt.Sprintf("<%s> has no attribute %s; did you mean %s?", e.name, a.name, sug)
+		} else if len(cls.attrNames) == 0 {
+			msg += " (it takes no attributes)"
+		}
+		v.d.add(SeverityWarning, CodeSchema, a.off, msg)
+		return
+	}
+	key := cls.Class + "@" + a.name
+	rule := &slotRule{slot: e.name + "@" + a.name, schema: sa, attr: rules.attrs[key], open: openEnums[key]}
+	if cls.Class == "Dial" && a.name == "callerId" && holds(e, "Sip") {
+		rule.sipCallerID = true
+	}
+	if cls.Class == "Parameter" && (a.name == "name" || a.name == "value") && len(v.scopes) > 0 {
+		if s := v.innermostScope("Dial"); s != nil {
+			s.params = append(s.params, a)
+			if a.val.dynamic() || inSection || v.secDepth > s.secDepth {
+				s.paramDyn = true
+			} else {
+				s.paramLen += len(a.val.static())
+			}
+		}
+	}
+	if !a.val.dynamic() {
+		v.static(rule, a.val.static(), a.val.off)
+		return
+	}
+	if rule.attr != nil && rule.attr.maxBytes > 0 && a.val.minLen() > rule.attr.maxBytes {
+		v.d.add(SeverityError, rule.attr.code, a.val.off, fmt.Sprintf(
+			"%s is at least %d bytes before any value is filled in; the limit is %d bytes", rule.slot, a.val.minLen(), rule.attr.maxBytes))
+	}
+	if rule.attr != nil || len(sa.Enum) > 0 || sa.Type != typeString {
+		a.rule = rule
+	}
+}
+
+// holds reports whether e contains an element named tag, in any branch.
+func holds(e *xElem, tag string) bool {
+	var walk func([]xnode) bool
+	walk = func(ns []xnode) bool {
+		for _, n := range ns {
+			switch n := n.(type) {
+			case *xElem:
+				if n.name == tag || walk(n.children) {
+					return true
+				}
+			case *xSection:
+				if walk(n.children) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(e.children)
+}
+
+// misplaced reports an element that is unknown or not allowed in parent.
+func (v *validator) misplaced(e, parent *xElem) {
+	code := CodeElementNotAllowed
+	switch parent.name {
+	case "Dial":
+		code = CodeDialNested
+	case "Gather":
+		code = CodeGatherNested
+	}
+	allowed := parent.class.childTags()
+	msg := fmt.Sprintf("<%s> is not allowed inside <%s>", e.name, parent.name)
+	if sug := suggestName(e.name, allowed); sug != "" {
+		msg += fmt.Sprintf("; did you mean <%s>?", sug)
+	} else if parents := v.ctx.parentsOf[e.name]; len(parents) > 0 {
+		msg += fmt.Sprintf("; it goes inside <%s>", strings.Join(parents, ">, <"))
+	} else if _, known := v.ctx.parentsOf[e.name]; !known {
+		msg += fmt.Sprintf("; there is no <%s> in %s TwiML", e.name, v.ctx.name)
+	}
+	if len(allowed) == 0 {
+		msg += fmt.Sprintf(" (<%s> holds no elements)", parent.name)
+	} else if len(allowed) <= 12 {
+		msg += fmt.Sprintf(" (<%s> holds %s)", parent.name, tagList(allowed))
+	}
+	v.d.add(SeverityError, code, e.off, msg)
+}
+
+func tagList(tags []string) string {
+	return "<" + strings.Join(tags, ">, <") + ">"
+}
+
+// countRulesFor returns the count rules whose scope is class.
+func countRulesFor(class string) []*countRule {
+	var out []*countRule
+	for i := range countRules {
+		if countRules[i].scope == class {
+			out = append(out, &countRules[i])
+		}
+	}
+	return out
+}
+
+func (v *validator) innermostScope(class string) *scopeState {
+	for i := len(v.scopes) - 1; i >= 0; i-- {
+		if v.scopes[i].elem.class.Class == class {
+			return v.scopes[i]
+		}
+	}
+	return nil
+}
+
+// count adds e to every open scope that counts its class.
+func (v *validator) count(e *xElem) {
+	for _, s := range v.scopes {
+		if s.elem.class.Class == "Dial" {
+			for _, noun := range dialNouns {
+				if e.class.Class == noun && e.parent == s.elem {
+					s.nouns[noun] = true
+				}
+			}
+		}
+		for i, r := range s.rules {
+			if !contains(r.counted, e.class.Class) {
+				continue
+			}
+			s.elems[i] = append(s.elems[i], e)
+			if v.secDepth > s.secDepth {
+				s.dynamic[i] = true
+				continue
+			}
+			s.static[i]++
+			if s.static[i] == r.max+1 {
+				s.overrun[i] = e
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// closeScope decides the counts of a scope: a static excess is an error now;
+// counts that depend on sections get a counter checked at render time.
+func (v *validator) closeScope(s *scopeState) {
+	for i, r := range s.rules {
+		if e := s.overrun[i]; e != nil {
+			v.d.add(SeverityError, r.code, e.off, fmt.Sprintf(
+				"<%s> holds %d %s; the limit is %d (%s). Remove some", s.elem.name, s.static[i], r.what, r.max, r.source))
+			continue
+		}
+		if !s.dynamic[i] {
+			continue
+		}
+		v.counters++
+		s.elem.scopeCounters = append(s.elem.scopeCounters, v.counters)
+		for _, e := range s.elems[i] {
+			e.counted = append(e.counted, countRef{counter: v.counters, rule: r})
+		}
+	}
+	if s.elem.class.Class != "Dial" {
+		return
+	}
+	if s.nouns["Sip"] && len(s.nouns) > 1 {
+		v.d.add(SeverityWarning, CodeSipMixed, s.elem.off,
+			"<Sip> beside other nouns in one <Dial> works only with Enhanced Programmable SIP; dial the SIP endpoint in its own <Dial>")
+	}
+	switch {
+	case s.paramDyn:
+		v.counters++
+		s.elem.paramCounter = v.counters
+		s.elem.scopeCounters = append(s.elem.scopeCounters, v.counters)
+		for _, a := range s.params {
+			a.paramCounter = v.counters
+		}
+	case s.paramLen > paramBudget:
+		v.d.add(SeverityWarning, CodeParamsTotal, s.elem.off, fmt.Sprintf(
+			"the custom parameters of this <Dial> add up to %d bytes; keep them under about %d bytes, or pass a key and look the rest up", s.paramLen, paramBudget))
+	}
+}

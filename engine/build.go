@@ -573,7 +573,11 @@ func (b *builder) inTag(s string, i, off int) int {
 		for j < len(s) && isSpace(s[j]) {
 			j++
 		}
-		b.lead += s[i:j]
+		if b.lead == "" {
+			b.lead = s[i:j]
+		} else {
+			b.lead += s[i:j]
+		}
 		return j
 	case c == '>' || (c == '/' && i+1 < len(s) && s[i+1] == '>'):
 		top := b.top()
@@ -636,14 +640,16 @@ func (b *builder) inTag(s string, i, off int) int {
 		b.attrRaw.Reset()
 		b.attrParts = &a.val.parts
 		b.state = stAttrValue
-		b.push(&container{kind: cTagSection, children: nil, off: off + i}) // marks the attribute
-		b.stack[len(b.stack)-1].kind = cParts
-		b.stack[len(b.stack)-1].part = &part{kind: partText}
+		b.push(&container{kind: cParts, part: attrValueMark, off: off + i})
 		return k + 1
 	}
 	b.fail(CodeParseFailure, off+i, fmt.Sprintf("unexpected %q in the start tag <%s>", c, b.tag.name))
 	return len(s)
 }
+
+// attrValueMark marks the container of an attribute value on the stack: a
+// section that is still open when the value ends is not it.
+var attrValueMark = &part{kind: partText}
 
 // attrValue reads an attribute value up to its closing quote.
 func (b *builder) attrValue(s string, i, off int) int {
@@ -658,7 +664,7 @@ func (b *builder) attrValue(s string, i, off int) int {
 				appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
 			}
 			top := b.top()
-			if top.kind != cParts || top.part.kind != partText {
+			if top.part != attrValueMark {
 				b.fail(CodeSectionBoundary, off+i, fmt.Sprintf(
 					"the value of %s ends inside the section that began at line %d; close the section before the quote", a.name, b.line(top.off)))
 				return len(s)

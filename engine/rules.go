@@ -42,6 +42,8 @@ type textRule struct {
 	maxChars int
 	maxBytes int
 	kind     valueKind
+	required bool   // Twilio reports an element without text, though the libraries allow it
+	unless   string // required: an attribute that stands in for the text
 	code     Code
 	source   string
 }
@@ -98,12 +100,14 @@ var textRules = []textRule{
 	{class: "Sip", kind: kindSIPURI, code: CodeSipURI, source: srcSIP},
 	{class: "SipUri", kind: kindSIPURI, code: CodeSipURI, source: srcSIP},
 	{class: "ReferSip", kind: kindSIPURI, code: CodeSipURI, source: "https://www.twilio.com/docs/voice/twiml/refer"},
-	{class: "Say", maxChars: 4096, code: CodeSayTooLong, source: "https://www.twilio.com/docs/api/errors/13521"},
-	{class: "Message", maxChars: 1600, code: CodeMessageBody, source: "https://www.twilio.com/docs/api/errors/14103"},
+	{class: "Say", maxChars: 4096, required: true, code: CodeSayTooLong, source: "https://www.twilio.com/docs/api/errors/13521"},
+	{class: "Message", maxChars: 1600, required: true, code: CodeMessageBody, source: "https://www.twilio.com/docs/api/errors/14103"},
 	{class: "Body", maxChars: 1600, code: CodeMessageBody, source: "https://www.twilio.com/docs/api/errors/14103"},
-	{class: "Client", maxChars: 256, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/client"},
+	{class: "Client", maxChars: 256, required: true, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/client"},
 	{class: "Identity", maxChars: 256, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/client"},
-	{class: "Enqueue", maxChars: 64, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/enqueue"},
+	{class: "Enqueue", maxChars: 64, required: true, unless: "workflowSid", code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/enqueue"},
+	{class: "Play", required: true, unless: "digits", source: "https://www.twilio.com/docs/voice/twiml/play"},
+	{class: "Dial", required: true, source: "https://www.twilio.com/docs/voice/twiml/dial"},
 }
 
 // countRule limits how many elements of some classes one scope element
@@ -149,6 +153,15 @@ var openEnums = map[string]bool{
 	"Dial@ringTone": true, "SsmlSayAs@interpret-as": true, "SsmlSayAs@format": true,
 	"Pay@language": true, "Prompt@errorType": true, "Prompt@cardType": true, "Pay@validCardTypes": true,
 }
+
+// languageEnums are the enumerations of BCP 47 language tags, which compare
+// without regard to case (RFC 5646, section 2.1.1): en-gb is en-GB.
+var languageEnums = map[string]bool{"Say@language": true, "Gather@language": true, "SsmlLang@xml:lang": true, "Pay@language": true}
+
+// legacyEnumValues are values Twilio documents that the helper libraries'
+// enumerations lack: the languages of the legacy man and woman voices
+// (https://www.twilio.com/docs/voice/twiml/say, older page).
+var legacyEnumValues = map[string][]string{"Say@language": {"en", "en-gb", "es", "fr", "de", "it"}}
 
 // ruleIndex finds the rules of a class quickly.
 type ruleIndex struct {

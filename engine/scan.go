@@ -261,18 +261,22 @@ func buildTree(toks []mtoken, diags *diagList) []*mnode {
 	root := &mnode{}
 	stack := []*mnode{root}
 	ok := true
-	for _, t := range toks {
+	slab := make([]mnode, len(toks)) // one allocation for every node
+	for i, t := range toks {
 		top := stack[len(stack)-1]
 		switch t.kind {
 		case mtText, mtVar:
-			top.children = append(top.children, &mnode{tok: t})
+			n := &slab[i]
+			n.tok = t
+			top.children = append(top.children, n)
 		case mtOpen:
 			if len(stack) > maxSectionDepth {
 				diags.add(SeverityError, CodeNestingTooDeep, t.off, fmt.Sprintf(
 					"sections nest more than %d deep here; flatten the conditions", maxSectionDepth))
 				return nil
 			}
-			n := &mnode{tok: t}
+			n := &slab[i]
+			n.tok = t
 			top.children = append(top.children, n)
 			stack = append(stack, n)
 		case mtClose:

@@ -124,13 +124,24 @@ type xText struct {
 
 func (t *xText) offset() int { return t.off }
 
-// blank reports whether the run is static whitespace.
-func (t *xText) blank() bool {
-	if t.val.dynamic() {
-		return false
-	}
-	for _, c := range []byte(t.val.static()) {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+// blank reports whether the run can only ever render whitespace: its text,
+// in every branch, is whitespace and it holds no variable.
+func (t *xText) blank() bool { return blankParts(t.val.parts) }
+
+func blankParts(ps []*part) bool {
+	for _, p := range ps {
+		switch p.kind {
+		case partText:
+			for _, c := range []byte(p.text) {
+				if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+					return false
+				}
+			}
+		case partSection:
+			if !blankParts(p.parts) {
+				return false
+			}
+		default:
 			return false
 		}
 	}

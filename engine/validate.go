@@ -60,7 +60,7 @@ func (v *validator) element(e *xElem, cls *schemaClass) {
 	v.attributes(e, cls, e.tagItems, map[string]string{}, "")
 	hasContent := false
 	v.content(e, cls, e.children, &hasContent)
-	if cls.textRequired() && !hasContent {
+	if lacksContent(e, cls, hasContent) {
 		code, msg := CodeTextRequired, fmt.Sprintf("<%s> needs text content", e.name)
 		switch cls.Class {
 		case "Say":
@@ -68,7 +68,15 @@ func (v *validator) element(e *xElem, cls *schemaClass) {
 		case "Number":
 			msg = "<Number> needs the phone number to dial, such as <Number>+14155551212</Number>"
 		case "Play":
-			msg = "<Play> needs the URL of the audio to play"
+			msg = "<Play> needs the URL of the audio to play, or a digits attribute"
+		case "Message":
+			code, msg = CodeMessageBody, "<Message> has no body and no <Media>; Twilio sends nothing (https://www.twilio.com/docs/api/errors/14103)"
+		case "Dial":
+			msg = "<Dial> has nothing to dial; write the number as its text or add a noun such as <Number> or <Client>"
+		case "Client":
+			msg = "<Client> needs the identity to call, as its text or in <Identity>"
+		case "Enqueue":
+			msg = "<Enqueue> needs the name of the queue, or a workflowSid to hand the call to TaskRouter"
 		}
 		v.d.add(SeverityWarning, code, e.off, msg)
 	}
@@ -195,7 +203,7 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 		return
 	}
 	key := cls.Class + "@" + a.name
-	rule := &slotRule{slot: e.name + "@" + a.name, schema: sa, attr: rules.attrs[key], open: openEnums[key]}
+	rule := &slotRule{slot: e.name + "@" + a.name, key: key, schema: sa, attr: rules.attrs[key], open: openEnums[key]}
 	if cls.Class == "Dial" && a.name == "callerId" && holds(e, "Sip") {
 		rule.sipCallerID = true
 	}
@@ -220,6 +228,57 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 	if rule.attr != nil || len(sa.Enum) > 0 || sa.Type != typeString {
 		a.rule = rule
 	}
+}
+
+// lacksContent reports whether e is without the content Twilio needs: the
+// text the libraries require, or what rules.go requires though the
+// libraries do not. Where an attribute can stand in for the text, only the
+// text or that attribute counts, not child elements.
+func lacksContent(e *xElem, cls *schemaClass, hasContent bool) bool {
+	tr := rules.texts[cls.Class]
+	switch {
+	case tr != nil && tr.unless != "":
+		return !hasText(e.children) && !hasAttr(e.tagItems, tr.unless)
+	case cls.textRequired() || tr != nil && tr.required:
+		return !hasContent
+	}
+	return false
+}
+
+// hasText reports whether some branch of nodes holds text that is not
+// blank.
+func hasText(nodes []xnode) bool {
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case *xText:
+			if !n.blank() {
+				return true
+			}
+		case *xSection:
+			if hasText(n.children) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasAttr reports whether a start tag writes the attribute name in some
+// branch.
+func hasAttr(items []xnode, name string) bool {
+	for _, it := range items {
+		switch it := it.(type) {
+		case *xAttr:
+			if it.name == name {
+				return true
+			}
+		case *xSection:
+			if hasAttr(it.children, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // holds reports whether e contains an element named tag, in any branch.

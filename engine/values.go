@@ -14,6 +14,7 @@ import (
 // the same rule.
 type slotRule struct {
 	slot   string      // "Dial@callerId", "Number#text"
+	key    string      // attributes: "Class@attr", the key of the tables in rules.go
 	schema *schemaAttr // attributes only
 	attr   *attrRule
 	text   *textRule
@@ -228,7 +229,7 @@ func (r *slotRule) checkSchema(v string) *violation {
 		items = strings.Fields(v)
 	}
 	for _, item := range items {
-		if s.enumSet != nil && !s.enumSet[item] {
+		if s.enumSet != nil && !s.enumSet[item] && !r.enumAlias(item) {
 			closed := r.attr != nil && r.attr.closed
 			viol := &violation{code: CodeSchema, fix: repairOmit,
 				msg: fmt.Sprintf("%s does not know %q; use one of %s", r.slot, clip(item), enumList(s.Enum))}
@@ -248,6 +249,25 @@ func (r *slotRule) checkSchema(v string) *violation {
 		}
 	}
 	return nil
+}
+
+// enumAlias reports whether item, outside the enumeration, is a value
+// Twilio accepts all the same: a language tag written in another case, or
+// a documented legacy value.
+func (r *slotRule) enumAlias(item string) bool {
+	for _, v := range legacyEnumValues[r.key] {
+		if strings.EqualFold(v, item) {
+			return true
+		}
+	}
+	if languageEnums[r.key] {
+		for _, v := range r.schema.Enum {
+			if strings.EqualFold(v, item) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkType checks one value against a schema type.

@@ -1,0 +1,53 @@
+# Targets for working on twimlbin. `make test` is what CI runs (.ci/run).
+
+GO ?= go
+
+# The version stamped into the binary by `make build`.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+# Fuzz targets as PACKAGE:FuzzName; `make test` runs each briefly, `make fuzz`
+# for FUZZTIME each.
+FUZZ_TARGETS = ./engine:FuzzCompile ./engine:FuzzRender
+TEST_FUZZTIME ?= 20s
+FUZZTIME ?= 5m
+
+STATICCHECK_VERSION ?= v0.8.2
+
+# fuzz-each runs every target of FUZZ_TARGETS for $(1). A target that does
+# not exist fails, rather than letting go test pass without fuzzing.
+define fuzz-each
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target#*:}; \
+		$(GO) test -list="^$$name$$" $$pkg | grep -qx "$$name" || \
+			{ echo "no fuzz test $$name in $$pkg: fix FUZZ_TARGETS in the Makefile" >&2; exit 1; }; \
+		echo "fuzz $$name in $$pkg for $(1)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(1) $$pkg; \
+	done
+endef
+
+.PHONY: build run test fuzz lint bench clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/twimlbin ./cmd/twimlbin
+
+run:
+	@mkdir -p data
+	$(GO) run ./cmd/twimlbin serve --db data/twimlbin.db
+
+test:
+	$(GO) test -race -count=1 ./...
+	$(call fuzz-each,$(TEST_FUZZTIME))
+
+fuzz:
+	$(call fuzz-each,$(FUZZTIME))
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin

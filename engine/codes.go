@@ -66,8 +66,9 @@ const (
 	CodeEnumValue        Code = "TB314" // value outside a closed list (statusCallbackEvent, Reject reason…)
 
 	// Rendering.
-	CodeRenderBudget Code = "TB401" // the values make the template do too much work
-	CodeE164Invalid  Code = "TB403" // {{#e164}} found no phone number in what it wraps
+	CodeRenderBudget  Code = "TB401" // the values make the template do too much work
+	CodeNothingToDial Code = "TB402" // a <Dial> left with no noun to dial
+	CodeE164Invalid   Code = "TB403" // {{#e164}} found no phone number in what it wraps
 )
 
 // CodeInfo describes a code for documentation and tools.
@@ -119,7 +120,7 @@ var Codes = []CodeInfo{
 	{CodeTooManyParams, SeverityError, "more than 8 custom parameters in one <Dial>"},
 	{CodeParamsTotal, SeverityWarning, "custom parameters of one <Dial> over 800 bytes together"},
 	{CodeTooManyNouns, SeverityError, "more than 10 nouns in one <Dial>"},
-	{CodeTooManySip, SeverityError, "more than one <Sip> in one <Dial>"},
+	{CodeTooManySip, SeverityWarning, "more than one <Sip> in one <Dial>"},
 	{CodeSipMixed, SeverityWarning, "<Sip> beside other nouns needs Enhanced Programmable SIP"},
 	{CodeSipURI, SeverityError, "not a SIP URI, or a SIP URI of 255 characters or more"},
 	{CodeSipTransport, SeverityError, "SIP transport must be udp, tcp or tls"},
@@ -127,5 +128,6 @@ var Codes = []CodeInfo{
 	{CodeTooLong, SeverityError, "value longer than its element or attribute allows"},
 	{CodeEnumValue, SeverityWarning, "value outside the attribute's fixed list"},
 	{CodeRenderBudget, SeverityError, "the values make the template do too much work"},
+	{CodeNothingToDial, SeverityError, "a <Dial> left with nothing to dial by the request's values"},
 	{CodeE164Invalid, SeverityWarning, "{{#e164}} found no phone number in what it wraps"},
 }

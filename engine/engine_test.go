@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/xml"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -109,6 +110,7 @@ var compileTests = []struct {
 	{"parameters over 800 bytes", `<Response><Dial><Client><Identity>a</Identity>` + strings.Repeat(`<Parameter name="n" value="`+strings.Repeat("v", 120)+`"/>`, 7) + `</Client></Dial></Response>`, []engine.Code{engine.CodeParamsTotal}},
 	{"eleven numbers", `<Response><Dial>` + strings.Repeat(`<Number>+14155551212</Number>`, 11) + `</Dial></Response>`, []engine.Code{engine.CodeTooManyNouns}},
 	{"two Sip", `<Response><Dial><Sip>sip:a@b.com</Sip><Sip>sip:c@d.com</Sip></Dial></Response>`, []engine.Code{engine.CodeTooManySip}},
+	{"number text", `<Response><Dial><Number>call me</Number></Dial></Response>`, []engine.Code{engine.CodeValueType}},
 	{"Sip beside Number", `<Response><Dial><Sip>sip:a@b.com</Sip><Number>+14155551212</Number></Dial></Response>`, []engine.Code{engine.CodeSipMixed}},
 	{"SIP URI with headers", `<Response><Dial><Sip>sip:agent@pbx.example.com;transport=tls?X-CustomerID={{id}}&amp;User-to-User=abc</Sip></Dial></Response>`, nil},
 	{"not a SIP URI", `<Response><Dial><Sip>agent@pbx.example.com</Sip></Dial></Response>`, []engine.Code{engine.CodeSipURI}},
@@ -190,8 +192,8 @@ var renderTests = []struct {
 	{"list in variable joins", `<Response><Say>{{a}}</Say></Response>`, vals{"a": {"x", "y"}}, engine.Strict,
 		`<Response><Say>x,y</Say></Response>`, nil, false},
 	{"names resolve to the request inside a list", `<Response><Dial>{{#Dest}}<Number url="{{base}}/{{.}}">{{.}}</Number>{{/Dest}}</Dial></Response>`,
-		vals{"Dest": {"1", "2"}, "base": {"https://x.com"}}, engine.Strict,
-		`<Response><Dial><Number url="https://x.com/1">1</Number><Number url="https://x.com/2">2</Number></Dial></Response>`, nil, false},
+		vals{"Dest": {"+12025550101", "+12025550102"}, "base": {"https://x.com"}}, engine.Strict,
+		`<Response><Dial><Number url="https://x.com/+12025550101">+12025550101</Number><Number url="https://x.com/+12025550102">+12025550102</Number></Dial></Response>`, nil, false},
 	{"attribute section renders once", `<Response><Dial {{#t}}timeout="{{t}}"{{/t}}><Number>1</Number></Dial></Response>`, vals{"t": {"5", "6"}}, engine.Lenient,
 		`<Response><Dial><Number>1</Number></Dial></Response>`, []engine.Code{engine.CodeValueType}, false},
 	{"standalone lines removed", "<Response>\n  {{#a}}\n  <Hangup/>\n  {{/a}}\n</Response>", vals{"a": {"1"}}, engine.Strict,
@@ -214,15 +216,33 @@ var renderTests = []struct {
 		`<Response><Dial><Number>1</Number></Dial></Response>`, []engine.Code{engine.CodeValueType}, false},
 	{"open enum only warns", `<Response><Say voice="{{v}}">x</Say></Response>`, vals{"v": {"Polly.New-Neural"}}, engine.Strict,
 		`<Response><Say voice="Polly.New-Neural">x</Say></Response>`, []engine.Code{engine.CodeSchema}, false},
-	{"bad SIP URI dropped when lenient", `<Response><Dial><Sip>sip:{{agent}}@pbx.example.com</Sip></Dial></Response>`, vals{"agent": {"a?Bad=1"}}, engine.Lenient,
-		`<Response><Dial></Dial></Response>`, []engine.Code{engine.CodeSipHeaderName}, false},
+	{"bad SIP URI dropped when lenient", `<Response><Dial><Sip>{{uri}}</Sip></Dial><Say>Sorry.</Say></Response>`, vals{"uri": {"sip:a@pbx.example.com?Bad=1"}}, engine.Lenient,
+		`<Response><Say>Sorry.</Say></Response>`, []engine.Code{engine.CodeSipHeaderName, engine.CodeNothingToDial}, false},
+	{"SIP user cannot add headers", `<Response><Dial><Sip>sip:{{agent}}@pbx.example.com?X-Customer={{id}}</Sip></Dial></Response>`,
+		vals{"agent": {"a?X-Evil=1;transport=sctp"}, "id": {"Smith & Co&X-Evil=1"}}, engine.Strict,
+		`<Response><Dial><Sip>sip:a%3FX-Evil%3D1%3Btransport%3Dsctp@pbx.example.com?X-Customer=Smith%20%26%20Co%26X-Evil%3D1</Sip></Dial></Response>`, nil, false},
+	{"URL query value stays one value", `<Response><Dial action="https://example.com/after?customerID={{id}}&amp;step=2"><Number>+14155551212</Number></Dial></Response>`,
+		vals{"id": {"abc&DialCallStatus=completed #x"}}, engine.Strict,
+		`<Response><Dial action="https://example.com/after?customerID=abc%26DialCallStatus%3Dcompleted%20%23x&amp;step=2"><Number>+14155551212</Number></Dial></Response>`, nil, false},
+	{"URL path value", `<Response><Redirect>https://example.com/{{tenant}}/next</Redirect></Response>`, vals{"tenant": {"a b/c?d"}}, engine.Strict,
+		`<Response><Redirect>https://example.com/a%20b/c%3Fd/next</Redirect></Response>`, nil, false},
+	{"whole URL from a value", `<Response><Redirect>{{next}}</Redirect></Response>`, vals{"next": {"https://example.com/a?b=1&c=2"}}, engine.Strict,
+		`<Response><Redirect>https://example.com/a?b=1&amp;c=2</Redirect></Response>`, nil, false},
+	{"number that is not a number", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`, vals{"Dest": {"hello"}}, engine.Strict,
+		"", []engine.Code{engine.CodeValueType}, true},
+	{"empty dial fails when strict", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`, nil, engine.Strict,
+		"", []engine.Code{engine.CodeNothingToDial}, true},
+	{"empty dial dropped when lenient", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial><Hangup/></Response>`, vals{"Dest": {"+14155551212", "bad"}}, engine.Lenient,
+		`<Response><Dial><Number>+14155551212</Number></Dial><Hangup/></Response>`, []engine.Code{engine.CodeValueType}, false},
+	{"empty number", `<Response><Dial><Number>{{To}}</Number></Dial><Hangup/></Response>`, nil, engine.Lenient,
+		`<Response><Hangup/></Response>`, []engine.Code{engine.CodeTextRequired, engine.CodeNothingToDial}, false},
 	{"SIP header value", `<Response><Dial><Sip>sip:agent@pbx.example.com?X-Customer={{id}}</Sip></Dial></Response>`, vals{"id": {"42"}}, engine.Strict,
 		`<Response><Dial><Sip>sip:agent@pbx.example.com?X-Customer=42</Sip></Dial></Response>`, nil, false},
 	{"eleventh number dropped when lenient", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`,
-		vals{"Dest": strings.Split("1,2,3,4,5,6,7,8,9,10,11", ",")}, engine.Lenient,
-		`<Response><Dial>` + numbers(10) + `</Dial></Response>`, []engine.Code{engine.CodeTooManyNouns}, false},
+		vals{"Dest": phoneNumbers(11)}, engine.Lenient,
+		`<Response><Dial><Number>` + strings.Join(phoneNumbers(10), "</Number><Number>") + `</Number></Dial></Response>`, []engine.Code{engine.CodeTooManyNouns}, false},
 	{"eleventh number fails when strict", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`,
-		vals{"Dest": strings.Split("1,2,3,4,5,6,7,8,9,10,11", ",")}, engine.Strict, "", []engine.Code{engine.CodeTooManyNouns}, true},
+		vals{"Dest": phoneNumbers(11)}, engine.Strict, "", []engine.Code{engine.CodeTooManyNouns}, true},
 	{"ninth parameter", `<Response><Dial><Client><Identity>a</Identity>{{#p}}<Parameter name="p" value="{{.}}"/>{{/p}}</Client></Dial></Response>`,
 		vals{"p": strings.Split("1,2,3,4,5,6,7,8,9", ",")}, engine.Strict, "", []engine.Code{engine.CodeTooManyParams}, true},
 	{"parameters over 800 bytes warn", `<Response><Dial><Client><Identity>a</Identity>{{#p}}<Parameter name="p" value="{{.}}"/>{{/p}}</Client></Dial></Response>`,
@@ -234,14 +254,13 @@ var renderTests = []struct {
 		vals{"a": make([]string, 20)}, engine.Lenient, "", []engine.Code{engine.CodeRenderBudget}, true},
 }
 
-func numbers(n int) string {
-	var b strings.Builder
-	for i := 1; i <= n; i++ {
-		b.WriteString("<Number>")
-		b.WriteString(strings.Split("1,2,3,4,5,6,7,8,9,10", ",")[i-1])
-		b.WriteString("</Number>")
+// phoneNumbers returns n distinct phone numbers.
+func phoneNumbers(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("+1202555%04d", i)
 	}
-	return b.String()
+	return out
 }
 
 func TestRender(t *testing.T) {

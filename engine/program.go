@@ -93,7 +93,7 @@ func (g *generator) node(n xnode, inTag bool) {
 		body := g.sub(func() { g.nodes(n.children, inTag) })
 		g.emit(op{kind: opSection, name: n.name, inverted: n.inverted, once: inTag, body: body, off: n.off})
 	case *xElem:
-		if len(n.counted) == 0 && len(n.scopeCounters) == 0 && !n.droppable {
+		if len(n.counted) == 0 && len(n.scopeCounters) == 0 && !n.droppable && n.countsNoun == 0 {
 			g.element(n)
 			return
 		}

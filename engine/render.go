@@ -113,7 +113,7 @@ func (r *renderer) broken(v *violation, off int, slot string) repair {
 	case repairDrop:
 		done = "element dropped"
 	}
-	r.report(SeverityWarning, v.code, off, slot, v.msg+" ("+done+")")
+	r.report(SeverityWarning, v.code, off, slot, v.msg+"; "+done)
 	return v.fix
 }
 
@@ -211,7 +211,7 @@ func (r *renderer) elemOp(o *op) {
 	for _, c := range e.counted {
 		r.counters[c.counter]++
 		if n := r.counters[c.counter]; n > c.rule.max {
-			viol := &violation{code: c.rule.code, limit: true, fix: repairDrop, msg: fmt.Sprintf(
+			viol := &violation{code: c.rule.code, limit: true, fix: repairDrop, advisory: c.rule.advisory, msg: fmt.Sprintf(
 				"this <%s> would be number %d of the %s in one <%s>; the limit is %d (%s)",
 				e.name, n, c.rule.what, c.rule.scope, c.rule.max, c.rule.source)}
 			if r.broken(viol, e.off, e.name) != repairNone || r.failed {
@@ -225,10 +225,22 @@ func (r *renderer) elemOp(o *op) {
 	mark, outer := len(r.out), r.drop
 	r.drop = false
 	r.run(o.body)
-	if r.drop && e.droppable {
+	dropped := r.drop && e.droppable
+	if dropped {
 		r.out = r.out[:mark]
 	}
 	r.drop = outer
+	if e.countsNoun != 0 && !dropped {
+		r.counters[e.countsNoun]++
+	}
+	if e.nounCounter != 0 && r.counters[e.nounCounter] == 0 && !r.failed {
+		viol := &violation{code: CodeNothingToDial, limit: true, fix: repairDrop, msg: fmt.Sprintf(
+			"this <%s> has nothing to dial with these values: every noun in it was left out", e.name)}
+		if r.broken(viol, e.off, e.name) == repairDrop {
+			r.out = r.out[:mark]
+		}
+		return
+	}
 	if e.paramCounter != 0 && r.counters[e.paramCounter] > paramBudget {
 		r.report(SeverityWarning, CodeParamsTotal, e.off, e.name, fmt.Sprintf(
 			"the custom parameters of this <%s> add up to %d bytes; keep them under about %d bytes",
@@ -289,7 +301,11 @@ func (r *renderer) parts(ps []*part) {
 				if i > 0 {
 					r.scratch = append(r.scratch, ',')
 				}
-				r.scratch = appendSanitized(r.scratch, v)
+				if p.encode != encNone {
+					r.scratch = appendEncoded(r.scratch, v, p.encode)
+				} else {
+					r.scratch = appendSanitized(r.scratch, v)
+				}
 			}
 		case partSection:
 			r.section(p.name, p.inverted, false, p.off, func() { r.parts(p.parts) })

@@ -21,6 +21,7 @@ const (
 	kindPhoneOrClient            // <Dial callerId> outside SIP: a number or client:id
 	kindMessageSender            // <Message from>: a number or a 1-11 character sender ID
 	kindSpaceSeparated           // space-separated list of the enumeration
+	kindPhoneNumber              // a phone number, E.164 or formatted
 )
 
 // attrRule refines one attribute of one element class.
@@ -29,7 +30,6 @@ type attrRule struct {
 	min, max    int64 // integer range; zero max means none
 	hasMin      bool
 	maxBytes    int
-	maxChars    int
 	kind        valueKind
 	closed      bool // the enumeration is fixed: a value outside it breaks the rule
 	code        Code // code for a broken rule; CodeValueType when zero
@@ -40,7 +40,6 @@ type attrRule struct {
 type textRule struct {
 	class    string
 	maxChars int
-	maxBytes int
 	kind     valueKind
 	required bool   // Twilio reports an element without text, though the libraries allow it
 	unless   string // required: an attribute that stands in for the text
@@ -108,6 +107,8 @@ var textRules = []textRule{
 	{class: "Enqueue", maxChars: 64, required: true, unless: "workflowSid", code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/enqueue"},
 	{class: "Play", required: true, unless: "digits", source: "https://www.twilio.com/docs/voice/twiml/play"},
 	{class: "Dial", required: true, source: "https://www.twilio.com/docs/voice/twiml/dial"},
+	{class: "Number", kind: kindPhoneNumber, required: true, code: CodeValueType, source: srcNumber},
+	{class: "WhatsApp", kind: kindPhoneNumber, required: true, code: CodeValueType, source: "https://www.twilio.com/docs/voice/twiml/whatsapp"},
 }
 
 // countRule limits how many elements of some classes one scope element
@@ -119,6 +120,8 @@ type countRule struct {
 	code    Code
 	what    string // for messages
 	source  string
+	// advisory rules depend on an account feature: a warning, never a failure.
+	advisory bool
 }
 
 // dialNouns are the nouns a <Dial> dials.
@@ -126,7 +129,7 @@ var dialNouns = []string{"Number", "Client", "Sip", "Conference", "Queue", "Sim"
 
 var countRules = []countRule{
 	{scope: "Dial", counted: dialNouns, max: 10, code: CodeTooManyNouns, what: "nouns", source: srcNumber},
-	{scope: "Dial", counted: []string{"Sip"}, max: 1, code: CodeTooManySip, what: "<Sip> nouns", source: srcSIP},
+	{scope: "Dial", counted: []string{"Sip"}, max: 1, code: CodeTooManySip, what: "<Sip> nouns", source: srcSIP, advisory: true},
 	{scope: "Dial", counted: []string{"Parameter"}, max: 8, code: CodeTooManyParams, what: "custom <Parameter>s", source: srcParams},
 	{scope: "Message", counted: []string{"Media"}, max: 10, code: CodeTooManyMedia, what: "<Media>", source: "https://www.twilio.com/docs/api/errors/21623"},
 	{scope: "Sip", counted: []string{"SipUri"}, max: 5, code: CodeSipTooManyURIs, what: "<Uri>", source: "https://www.twilio.com/docs/api/errors/13250"},

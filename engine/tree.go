@@ -18,9 +18,10 @@ const (
 // part is a piece of an attribute value or of a text run.
 type part struct {
 	kind     partKind
-	text     string // partText: decoded text
-	name     string // partVar, partSection: parameter name
-	inverted bool   // partSection
+	text     string   // partText: decoded text
+	name     string   // partVar, partSection: parameter name
+	inverted bool     // partSection
+	encode   encoding // partVar: set by validation for URL and SIP URI slots
 	parts    []*part
 	off      int // source offset
 }
@@ -86,6 +87,10 @@ type xElem struct {
 	scopeCounters []int      // counters this element starts afresh
 	paramCounter  int        // counter of its custom parameters' bytes; 0 when none
 	droppable     bool       // its text may make the lenient policy drop it
+	// A <Dial> whose nouns all depend on the request counts the nouns it
+	// renders in nounCounter; each such noun adds one to countsNoun.
+	nounCounter int
+	countsNoun  int
 }
 
 // countRef ties a counted element to a counter of its scope.
@@ -162,9 +167,8 @@ func (s *xSection) offset() int { return s.off }
 // xRaw is markup copied as written: the XML declaration, comments,
 // processing instructions, CDATA sections.
 type xRaw struct {
-	raw   string
-	off   int
-	cdata string // for CDATA sections: the text they hold
+	raw string
+	off int
 }
 
 func (r *xRaw) offset() int { return r.off }

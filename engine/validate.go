@@ -119,6 +119,12 @@ func (v *validator) content(e *xElem, cls *schemaClass, nodes []xnode, hasConten
 
 // text applies the text rule of cls to a run.
 func (v *validator) text(e *xElem, cls *schemaClass, t *xText) {
+	switch {
+	case cls.Text != nil && *cls.Text == "url":
+		markURLParts(t.val.parts)
+	case cls.Text != nil && *cls.Text == "sipUrl":
+		markSIPParts(t.val.parts)
+	}
 	tr := rules.texts[cls.Class]
 	if tr == nil {
 		return
@@ -129,7 +135,7 @@ func (v *validator) text(e *xElem, cls *schemaClass, t *xText) {
 		return
 	}
 	t.rule = rule
-	if tr.kind == kindSIPURI {
+	if tr.kind == kindSIPURI || tr.kind == kindPhoneNumber {
 		e.droppable = true
 	}
 }
@@ -220,6 +226,9 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 	if !a.val.dynamic() {
 		v.static(rule, a.val.static(), a.val.off)
 		return
+	}
+	if sa.Type == typeURL {
+		markURLParts(a.val.parts)
 	}
 	if rule.attr != nil && rule.attr.maxBytes > 0 && a.val.minLen() > rule.attr.maxBytes {
 		v.d.add(SeverityError, rule.attr.code, a.val.off, fmt.Sprintf(
@@ -393,7 +402,11 @@ func contains(list []string, s string) bool {
 func (v *validator) closeScope(s *scopeState) {
 	for i, r := range s.rules {
 		if e := s.overrun[i]; e != nil {
-			v.d.add(SeverityError, r.code, e.off, fmt.Sprintf(
+			sev := SeverityError
+			if r.advisory {
+				sev = SeverityWarning
+			}
+			v.d.add(sev, r.code, e.off, fmt.Sprintf(
 				"<%s> holds %d %s; the limit is %d (%s). Remove some", s.elem.name, s.static[i], r.what, r.max, r.source))
 			continue
 		}
@@ -409,6 +422,7 @@ func (v *validator) closeScope(s *scopeState) {
 	if s.elem.class.Class != "Dial" {
 		return
 	}
+	v.watchNouns(s)
 	if s.nouns["Sip"] && len(s.nouns) > 1 {
 		v.d.add(SeverityWarning, CodeSipMixed, s.elem.off,
 			"<Sip> beside other nouns in one <Dial> works only with Enhanced Programmable SIP; dial the SIP endpoint in its own <Dial>")
@@ -424,5 +438,37 @@ func (v *validator) closeScope(s *scopeState) {
 	case s.paramLen > paramBudget:
 		v.d.add(SeverityWarning, CodeParamsTotal, s.elem.off, fmt.Sprintf(
 			"the custom parameters of this <Dial> add up to %d bytes; keep them under about %d bytes, or pass a key and look the rest up", s.paramLen, paramBudget))
+	}
+}
+
+// watchNouns gives a <Dial> whose nouns may all vanish at render time (in
+// sections, or dropped for a bad value) a counter of the nouns it renders,
+// so that rendering can tell when it is left with nothing to dial.
+func (v *validator) watchNouns(s *scopeState) {
+	if hasText(s.elem.children) {
+		return
+	}
+	var nouns []*xElem
+	vanishing := false
+	for i, r := range s.rules {
+		if r.code != CodeTooManyNouns {
+			continue
+		}
+		for _, e := range s.elems[i] {
+			if e.parent == s.elem {
+				nouns = append(nouns, e)
+				vanishing = vanishing || e.droppable
+			}
+		}
+		vanishing = vanishing || s.dynamic[i]
+	}
+	if !vanishing {
+		return
+	}
+	v.counters++
+	s.elem.nounCounter = v.counters
+	s.elem.scopeCounters = append(s.elem.scopeCounters, v.counters)
+	for _, e := range nouns {
+		e.countsNoun = v.counters
 	}
 }

@@ -27,11 +27,10 @@ type slotRule struct {
 type repair int
 
 const (
-	repairNone    repair = iota // the finding is advisory: the value stays as it is
-	repairCut                   // cut the value to limit characters (or bytes)
-	repairOmit                  // leave the attribute out
-	repairDrop                  // drop the element
-	repairReplace               // use the replacement value
+	repairNone repair = iota // the finding is advisory: the value stays as it is
+	repairCut                // cut the value to limit characters (or bytes)
+	repairOmit               // leave the attribute out
+	repairDrop               // drop the element
 )
 
 // violation is a value breaking its slot's rule.
@@ -41,15 +40,18 @@ type violation struct {
 	limit    bool // a hard limit (an error at compile time), not only a type slip
 	advisory bool // a warning under every policy
 	fix      repair
-	maxBytes int    // repairCut: cut to this many bytes…
-	maxChars int    // …or characters
-	replaced string // repairReplace
+	maxBytes int // repairCut: cut to this many bytes…
+	maxChars int // …or characters
 }
 
 // check returns the first rule v breaks, or nil. An empty value passes:
 // a missing parameter renders as nothing, as on Twilio.
 func (r *slotRule) check(v string) *violation {
-	if v == "" {
+	if v == "" || strings.TrimSpace(v) == "" {
+		if r.text != nil && r.text.kind == kindPhoneNumber {
+			return &violation{code: CodeTextRequired, fix: repairDrop, msg: fmt.Sprintf(
+				"%s is empty: the request holds no number to dial", r.slot)}
+		}
 		return nil
 	}
 	if r.text != nil {
@@ -73,8 +75,14 @@ func (r *slotRule) checkText(v string) *violation {
 		return &violation{code: code, limit: true, fix: repairCut, maxChars: t.maxChars,
 			msg: fmt.Sprintf("%s is %d characters; the limit is %d (%s)", r.slot, n, t.maxChars, t.source)}
 	}
-	if t.kind == kindSIPURI {
+	switch t.kind {
+	case kindSIPURI:
 		return checkSIPURI(strings.TrimSpace(v), r.slot)
+	case kindPhoneNumber:
+		if !isPhoneLike(strings.TrimSpace(v)) {
+			return &violation{code: code, fix: repairDrop, msg: fmt.Sprintf(
+				"%s must be a phone number, such as +14155551212, not %q", r.slot, clip(v))}
+		}
 	}
 	return nil
 }
@@ -381,6 +389,11 @@ func checkSIPHeaderName(name string) string {
 // a North American number. It reports false when no number is found.
 func e164(s string) (string, bool) {
 	s = strings.TrimSpace(s)
+	if lt := strings.IndexByte(s, '<'); lt >= 0 { // "Alice" <sip:+1510…@host>
+		if gt := strings.IndexByte(s[lt:], '>'); gt > 0 {
+			s = s[lt+1 : lt+gt]
+		}
+	}
 	for _, scheme := range []string{"sip:", "sips:", "tel:", "client:"} {
 		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
 			s = s[len(scheme):]

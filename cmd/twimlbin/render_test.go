@@ -91,7 +91,7 @@ func TestRender(t *testing.T) {
 			wantStdout: `<Response><Dial><Client><Identity>a</Identity>` +
 				`<Parameter name="x" value="` + long[:128] + `"/></Client></Dial></Response>` + "\n",
 			wantStderr: []string{"param.xml:1:74: warning TB304: Parameter@value is 130 bytes; the limit is 128 bytes " +
-				"(https://support.twilio.com/hc/en-us/articles/115011213347) (cut to 128 bytes)"},
+				"(https://support.twilio.com/hc/en-us/articles/115011213347); cut to 128 bytes"},
 		},
 		{
 			name:     "strict: a value over the limit fails",

@@ -29,19 +29,19 @@ const (
 // twimlbin's own codes, where Twilio has none.
 const (
 	// Template language.
-	CodeUnclosedTag       Code = "TB101" // "{{" without "}}"
-	CodeSectionMismatch   Code = "TB102" // section not closed, or closed without being opened
-	CodeUnescapedTag      Code = "TB103" // {{{name}}} or {{&name}}
-	CodePartial           Code = "TB104" // {{> name}}
-	CodeDelimiter         Code = "TB105" // {{=<% %>=}}
-	CodeTagName           Code = "TB106" // a tag name that is empty, dotted or has odd characters
-	CodeNestingTooDeep    Code = "TB107" // sections nested deeper than maxSectionDepth
-	CodeTagPlacement      Code = "TB108" // a tag where a value could change the XML structure
-	CodeSectionBoundary   Code = "TB109" // a section that would leave some branch ill-formed
-	CodeE164Content       Code = "TB110" // markup inside {{#e164}}
-	CodeTemplateTooLarge  Code = "TB111" // template source larger than MaxTemplateSize
-	CodeDuplicateAttr     Code = "TB112" // an attribute that may be written twice
-	CodeUnusedSectionData Code = "TB113" // a section name that is also a built-in
+	CodeUnclosedTag      Code = "TB101" // "{{" without "}}"
+	CodeSectionMismatch  Code = "TB102" // section not closed, or closed without being opened
+	CodeUnescapedTag     Code = "TB103" // {{{name}}} or {{&name}}
+	CodePartial          Code = "TB104" // {{> name}}
+	CodeDelimiter        Code = "TB105" // {{=<% %>=}}
+	CodeTagName          Code = "TB106" // a tag name that is empty, dotted or has odd characters
+	CodeNestingTooDeep   Code = "TB107" // sections nested deeper than maxSectionDepth
+	CodeTagPlacement     Code = "TB108" // a tag where a value could change the XML structure
+	CodeSectionBoundary  Code = "TB109" // a section that would leave some branch ill-formed
+	CodeE164Content      Code = "TB110" // markup inside {{#e164}}
+	CodeTemplateTooLarge Code = "TB111" // template source larger than MaxTemplateSize
+	CodeDuplicateAttr    Code = "TB112" // an attribute that may be written twice
+	CodeBuiltinName      Code = "TB113" // a variable named like a built-in section
 
 	// Structure.
 	CodeElementNotAllowed Code = "TB201" // element unknown or not allowed in its parent
@@ -108,7 +108,7 @@ var Codes = []CodeInfo{
 	{CodeE164Content, SeverityError, "{{#e164}} may only wrap text and variables"},
 	{CodeTemplateTooLarge, SeverityError, "template source too large"},
 	{CodeDuplicateAttr, SeverityError, "an attribute that some branch writes twice"},
-	{CodeUnusedSectionData, SeverityWarning, "a variable named like a built-in"},
+	{CodeBuiltinName, SeverityWarning, "a variable named like a built-in"},
 	{CodeElementNotAllowed, SeverityError, "element unknown or not allowed in its parent"},
 	{CodeTextNotAllowed, SeverityError, "text inside an element that takes none"},
 	{CodeTextRequired, SeverityWarning, "element without the text it needs"},

@@ -2,8 +2,8 @@ package engine_test
 
 import (
 	"encoding/xml"
-	"fmt"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -47,6 +47,9 @@ var compileTests = []struct {
 	{"conditional attribute", `<Response><Dial {{#t}}timeout="{{t}}"{{/t}}{{^t}}timeout="30"{{/t}}><Number>+14155551212</Number></Dial></Response>`, nil},
 	{"section in attribute value", `<Response><Redirect method="POST">https://example.com/next{{#id}}?id={{id}}{{/id}}</Redirect></Response>`, nil},
 	{"e164 in attribute", `<Response><Dial callerId="{{#e164}}{{From}}{{/e164}}"><Number>+14155551212</Number></Dial></Response>`, nil},
+	{"e164 as a variable", `<Response><Say>{{e164}}</Say></Response>`, []engine.Code{engine.CodeBuiltinName}},
+	{"amazon SSML without Polly", `<Response><Say voice="alice"><amazon:effect name="whispered">hi</amazon:effect></Say></Response>`, []engine.Code{engine.CodeProviderSSML}},
+	{"amazon SSML with Polly", `<Response><Say voice="Polly.Joanna"><amazon:effect name="whispered">hi</amazon:effect></Say></Response>`, nil},
 	{"messaging", `<Response><Message to="{{From}}">Thanks, {{Body}}</Message></Response>`, nil},
 
 	// Template language.

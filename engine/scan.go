@@ -202,6 +202,10 @@ func (s *scanner) tag(tag string, off int) bool {
 		}
 		return true
 	}
+	if tag == builtinE164 {
+		s.diags.add(SeverityWarning, CodeBuiltinName, off,
+			"{{e164}} reads a parameter named e164; to turn a value into an E.164 number, wrap it: {{#e164}}{{From}}{{/e164}}")
+	}
 	if s.checkName(tag, off, true) {
 		s.toks = append(s.toks, mtoken{kind: mtVar, name: tag, off: off})
 	}

@@ -47,6 +47,7 @@ type schemaClass struct {
 
 	childByTag map[string]*schemaClass
 	attrNames  []string // sorted, for messages
+	anyAttrs   bool     // provider SSML the libraries do not model: attributes are not checked
 }
 
 // textAllowed reports whether the element may hold text.

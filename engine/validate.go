@@ -50,6 +50,9 @@ func (v *validator) validate(root *xElem) {
 func (v *validator) element(e *xElem, cls *schemaClass) {
 	e.class = cls
 	v.count(e)
+	if cls.anyAttrs {
+		v.checkPollyOnly(e)
+	}
 	var scope *scopeState
 	if rs := countRulesFor(cls.Class); len(rs) > 0 {
 		scope = &scopeState{elem: e, secDepth: v.secDepth, rules: rs,
@@ -57,7 +60,9 @@ func (v *validator) element(e *xElem, cls *schemaClass) {
 			dynamic: make([]bool, len(rs)), overrun: make([]*xElem, len(rs)), nouns: map[string]bool{}}
 		v.scopes = append(v.scopes, scope)
 	}
-	v.attributes(e, cls, e.tagItems, map[string]string{}, "")
+	if !cls.anyAttrs {
+		v.attributes(e, cls, e.tagItems, map[string]string{}, "")
+	}
 	hasContent := false
 	v.content(e, cls, e.children, &hasContent)
 	if lacksContent(e, cls, hasContent) {
@@ -93,6 +98,9 @@ func (v *validator) content(e *xElem, cls *schemaClass, nodes []xnode, hasConten
 		case *xElem:
 			*hasContent = true
 			child := cls.childByTag[n.name]
+			if child == nil && strings.HasPrefix(n.name, "amazon:") {
+				child = v.pollyClass(e, n.name)
+			}
 			if child == nil {
 				v.misplaced(n, e)
 				continue
@@ -471,4 +479,41 @@ func (v *validator) watchNouns(s *scopeState) {
 	for _, e := range nouns {
 		e.countsNoun = v.counters
 	}
+}
+
+// checkPollyOnly warns about amazon:* SSML inside a <Say> whose voice is not
+// an Amazon Polly voice: Twilio ignores such tags for other voices.
+func (v *validator) checkPollyOnly(e *xElem) {
+	say := e.parent
+	for say != nil && say.name != "Say" {
+		say = say.parent
+	}
+	if say == nil {
+		return
+	}
+	for _, it := range say.tagItems {
+		if a, ok := it.(*xAttr); ok && a.name == "voice" {
+			if a.val.dynamic() || strings.HasPrefix(a.val.static(), "Polly.") {
+				return
+			}
+		}
+	}
+	v.d.add(SeverityWarning, CodeProviderSSML, e.off, fmt.Sprintf(
+		"<%s> works only with Amazon Polly voices; set voice=\"Polly.…\" on the <Say> or remove it", e.name))
+}
+
+// pollyClass returns the class of an Amazon Polly SSML tag (amazon:effect,
+// amazon:domain…) inside a <Say>: the helper libraries do not model them,
+// so they take any attribute, text, and the SSML a <Say> takes. Outside a
+// <Say> it returns nil.
+func (v *validator) pollyClass(parent *xElem, tag string) *schemaClass {
+	say := parent
+	for say != nil && say.name != "Say" {
+		say = say.parent
+	}
+	if say == nil || say.class == nil {
+		return nil
+	}
+	words := "words"
+	return &schemaClass{Tag: tag, Class: "AmazonSSML", Text: &words, childByTag: say.class.childByTag, anyAttrs: true}
 }

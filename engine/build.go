@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -425,13 +426,18 @@ func (b *builder) markup(s string, i, off int) int {
 		b.fail(CodeParseFailure, off+i, "DOCTYPE and other <! declarations are not allowed in TwiML; remove it")
 		return len(s)
 	case strings.HasPrefix(rest, "<?"):
-		end := strings.Index(rest, "?>")
+		end := strings.Index(rest[2:], "?>")
 		if end < 0 {
 			b.fail(CodeParseFailure, off+i, "a processing instruction must be closed with ?> before any {{tag}}")
 			return len(s)
 		}
+		end += 2
 		pi := rest[:end+2]
 		target := piTarget(pi)
+		if target == "" || !isNameStart(target[0]) || (len(pi) > len(target)+4 && !isSpace(pi[2+len(target)])) {
+			b.fail(CodeParseFailure, off+i, "a processing instruction starts with a name, such as <?xml …?>")
+			return len(s)
+		}
 		if strings.EqualFold(target, "xml") {
 			if wasStarted || off+i != 0 {
 				b.fail(CodeParseFailure, off+i, "the XML declaration must be the very first thing in the document: remove what comes before <?xml (even whitespace)")
@@ -477,8 +483,16 @@ func checkXMLDecl(pi string) string {
 	if enc, ok := pseudoAttr(body, "encoding"); ok && !strings.EqualFold(enc, "UTF-8") {
 		return fmt.Sprintf("the document is UTF-8 but declares encoding=%q; write encoding=\"UTF-8\" or leave it out", enc)
 	}
+	if !xmlDeclPattern.MatchString(pi) {
+		return "write the XML declaration as <?xml version=\"1.0\" encoding=\"UTF-8\"?>, with a space between its parts"
+	}
 	return ""
 }
+
+// xmlDeclPattern is the grammar of an XML declaration (XML 1.0 §2.8).
+var xmlDeclPattern = regexp.MustCompile(`^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*("1\.0"|'1\.0')` +
+	`([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*("[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?` +
+	`([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*("yes"|"no"|'yes'|'no'))?[ \t\r\n]*\?>$`)
 
 // pseudoAttr finds name="value" in the body of an XML declaration.
 func pseudoAttr(body, name string) (string, bool) {
@@ -503,11 +517,11 @@ func pseudoAttr(body, name string) (string, bool) {
 
 func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == '-' || c == '.' || c == ':' || c >= 0x80
+		c == '_' || c == '-' || c == '.' || c == ':'
 }
 
 func isNameStart(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || c >= 0x80
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':'
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -208,17 +208,6 @@ func (r *renderer) attrOp(o *op) {
 
 func (r *renderer) elemOp(o *op) {
 	e := o.elem
-	for _, c := range e.counted {
-		r.counters[c.counter]++
-		if n := r.counters[c.counter]; n > c.rule.max {
-			viol := &violation{code: c.rule.code, limit: true, fix: repairDrop, advisory: c.rule.advisory, msg: fmt.Sprintf(
-				"this <%s> would be number %d of the %s in one <%s>; the limit is %d (%s)",
-				e.name, n, c.rule.what, c.rule.scope, c.rule.max, c.rule.source)}
-			if r.broken(viol, e.off, e.name) != repairNone || r.failed {
-				return
-			}
-		}
-	}
 	for _, c := range e.scopeCounters {
 		r.counters[c] = 0
 	}
@@ -226,11 +215,15 @@ func (r *renderer) elemOp(o *op) {
 	r.drop = false
 	r.run(o.body)
 	dropped := r.drop && e.droppable
+	r.drop = outer
+	if !dropped && !r.failed {
+		dropped = r.overCount(e)
+	}
 	if dropped {
 		r.out = r.out[:mark]
+		return
 	}
-	r.drop = outer
-	if e.countsNoun != 0 && !dropped {
+	if e.countsNoun != 0 {
 		r.counters[e.countsNoun]++
 	}
 	if e.nounCounter != 0 && r.counters[e.nounCounter] == 0 && !r.failed {
@@ -246,6 +239,31 @@ func (r *renderer) elemOp(o *op) {
 			"the custom parameters of this <%s> add up to %d bytes; keep them under about %d bytes",
 			e.name, r.counters[e.paramCounter], paramBudget))
 	}
+}
+
+// overCount counts a rendered element in its scope's counters and reports
+// whether it is one too many and must be dropped. Only elements that stay
+// in the output count.
+func (r *renderer) overCount(e *xElem) bool {
+	drop := false
+	for _, c := range e.counted {
+		r.counters[c.counter]++
+		if r.counters[c.counter] <= c.rule.max {
+			continue
+		}
+		viol := &violation{code: c.rule.code, limit: true, fix: repairDrop, advisory: c.rule.advisory, msg: fmt.Sprintf(
+			"with these values <%s> holds more than %d %s, the limit (%s); this <%s> is one too many",
+			c.rule.scope, c.rule.max, c.rule.what, c.rule.source, e.name)}
+		if r.broken(viol, e.off, e.name) == repairDrop {
+			drop = true
+		}
+	}
+	if drop {
+		for _, c := range e.counted {
+			r.counters[c.counter]--
+		}
+	}
+	return drop
 }
 
 // section renders body as the section name says: once per item of a list,

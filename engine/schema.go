@@ -172,12 +172,16 @@ func (s *schema) chooseContext(tags map[string]bool) *schemaContext {
 // suggestName returns the candidate closest to name when it is likely a
 // typo or a case slip, or "".
 func suggestName(name string, candidates []string) string {
+	if len(name) > 64 {
+		return "" // not a name; a request value may be this long, and the work would grow with it
+	}
+	lower := strings.ToLower(name)
 	best, bestDist := "", 3
 	for _, c := range candidates {
 		if strings.EqualFold(c, name) {
 			return c
 		}
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
+		if d := editDistance(lower, strings.ToLower(c)); d < bestDist {
 			best, bestDist = c, d
 		}
 	}

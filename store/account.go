@@ -1,0 +1,229 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Account is a tenant: it owns bins and signs in to the API with its SID
+// and auth token. The auth token itself is never part of it.
+type Account struct {
+	SID          string // "AC" and 32 lowercase hex digits
+	FriendlyName string
+	// TwilioAuthTokenSet says whether a Twilio auth token is stored, in
+	// which case requests to the account's bins must be signed with it.
+	TwilioAuthTokenSet bool
+	DateCreated        time.Time
+	DateUpdated        time.Time
+}
+
+func (r accountRecord) account() Account {
+	return Account{
+		SID:                r.SID,
+		FriendlyName:       r.FriendlyName,
+		TwilioAuthTokenSet: r.TwilioAuthToken != "",
+		DateCreated:        r.DateCreated,
+		DateUpdated:        r.DateUpdated,
+	}
+}
+
+// CreateAccount creates an account and returns it with its auth token
+// (32 lowercase hex digits). Only a hash of the token is stored, so this is
+// the one time it can be shown.
+func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
+	token := randomHex()
+	var rec accountRecord
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		accounts := tx.Bucket(bucketAccounts)
+		t := now()
+		rec = accountRecord{
+			SID:             newSID(accounts, "AC"),
+			FriendlyName:    friendlyName,
+			AuthTokenSHA256: hashToken(token),
+			DateCreated:     t,
+			DateUpdated:     t,
+		}
+		if err := put(accounts, []byte(rec.SID), rec); err != nil {
+			return err
+		}
+		return addU64(tx, keyAccountCount, 1)
+	})
+	if err != nil {
+		return Account{}, "", fmt.Errorf("store: create account: %w", err)
+	}
+	return rec.account(), token, nil
+}
+
+// Authenticate returns the account whose SID and auth token these are. An
+// unknown SID and a wrong token both give ErrUnauthorized; tokens are
+// compared in constant time. It costs one read and one SHA-256, cheap
+// enough for every request.
+func (db *DB) Authenticate(sid, authToken string) (Account, error) {
+	var rec accountRecord
+	var found bool
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		raw := tx.Bucket(bucketAccounts).Get([]byte(sid))
+		if raw == nil {
+			return nil
+		}
+		found = true
+		var err error
+		rec, err = db.accounts.decode(sid, raw)
+		return err
+	})
+	if err != nil {
+		return Account{}, fmt.Errorf("store: authenticate: %w", err)
+	}
+	want := rec.AuthTokenSHA256
+	if !found {
+		want = make([]byte, sha256.Size) // compare anyway: no shortcut for unknown SIDs
+	}
+	if subtle.ConstantTimeCompare(hashToken(authToken), want) != 1 || !found {
+		return Account{}, ErrUnauthorized
+	}
+	return rec.account(), nil
+}
+
+// Account returns the account with this SID, or ErrNotFound.
+func (db *DB) Account(sid string) (Account, error) {
+	var rec accountRecord
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = findAccount(tx, db.accounts, sid)
+		return err
+	})
+	if err != nil {
+		return Account{}, wrap("account", err)
+	}
+	return rec.account(), nil
+}
+
+// CountAccounts returns how many accounts exist.
+func (db *DB) CountAccounts() (int, error) {
+	var n uint64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		n = getU64(tx.Bucket(bucketMeta), keyAccountCount)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: count accounts: %w", err)
+	}
+	return int(n), nil
+}
+
+// UpdateAccount changes the fields given as non-nil and returns the account.
+// ErrNotFound for an unknown SID.
+func (db *DB) UpdateAccount(sid string, friendlyName *string) (Account, error) {
+	return db.updateAccount(sid, func(rec *accountRecord) {
+		if friendlyName != nil {
+			rec.FriendlyName = *friendlyName
+		}
+	})
+}
+
+// SetTwilioAuthToken stores the auth token of the account's Twilio account,
+// with which request signatures are checked; "" clears it. It is stored as
+// given, because signatures are HMACs keyed with it, and only
+// TwilioAuthToken ever returns it. ErrNotFound for an unknown SID.
+func (db *DB) SetTwilioAuthToken(sid, token string) (Account, error) {
+	return db.updateAccount(sid, func(rec *accountRecord) {
+		rec.TwilioAuthToken = token
+	})
+}
+
+// TwilioAuthToken returns the account's Twilio auth token, "" when none is
+// set, for checking request signatures. ErrNotFound for an unknown SID.
+func (db *DB) TwilioAuthToken(sid string) (string, error) {
+	var rec accountRecord
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = findAccount(tx, db.accounts, sid)
+		return err
+	})
+	if err != nil {
+		return "", wrap("twilio auth token", err)
+	}
+	return rec.TwilioAuthToken, nil
+}
+
+// RotateAuthToken gives the account a new auth token and returns it; the
+// old one stops working at once. ErrNotFound for an unknown SID.
+func (db *DB) RotateAuthToken(sid string) (string, error) {
+	token := randomHex()
+	_, err := db.updateAccount(sid, func(rec *accountRecord) {
+		rec.AuthTokenSHA256 = hashToken(token)
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// updateAccount applies change to the stored account, stamps DateUpdated
+// and saves it.
+func (db *DB) updateAccount(sid string, change func(*accountRecord)) (Account, error) {
+	var rec accountRecord
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		var err error
+		if rec, err = findAccount(tx, db.accounts, sid); err != nil {
+			return err
+		}
+		change(&rec)
+		rec.DateUpdated = now()
+		return put(tx.Bucket(bucketAccounts), []byte(sid), rec)
+	})
+	if err != nil {
+		return Account{}, wrap("update account", err)
+	}
+	return rec.account(), nil
+}
+
+// findAccount reads an account through the cache, or returns ErrNotFound.
+func findAccount(tx *bbolt.Tx, cache *recordCache[accountRecord], sid string) (accountRecord, error) {
+	raw := tx.Bucket(bucketAccounts).Get([]byte(sid))
+	if raw == nil {
+		return accountRecord{}, fmt.Errorf("account %s: %w", sid, ErrNotFound)
+	}
+	rec, err := cache.decode(sid, raw)
+	if err != nil {
+		return rec, fmt.Errorf("account %s: %w", sid, err)
+	}
+	return rec, nil
+}
+
+// accountExists returns ErrNotFound when there is no account sid.
+func accountExists(tx *bbolt.Tx, sid string) error {
+	if tx.Bucket(bucketAccounts).Get([]byte(sid)) == nil {
+		return fmt.Errorf("account %s: %w", sid, ErrNotFound)
+	}
+	return nil
+}
+
+// hashToken is what is stored of an auth token.
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// randomHex returns 128 random bits as 32 lowercase hex digits.
+func randomHex() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+// newSID returns prefix and 32 random hex digits, a key not yet in b.
+func newSID(b *bbolt.Bucket, prefix string) string {
+	for {
+		sid := prefix + randomHex()
+		if b.Get([]byte(sid)) == nil {
+			return sid
+		}
+	}
+}

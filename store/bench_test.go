@@ -1,0 +1,126 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
+)
+
+// benchTemplate is a bin of a realistic size: the contextual-calling
+// template of the gallery is about this long.
+const benchTemplate = `<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Say voice="Polly.Joanna">Hello {{Name}}, thanks for calling about order {{OrderId}}.</Say>
+  {{#Agent}}<Dial callerId="{{CallerId}}" timeout="20"><Number>{{Agent}}</Number></Dial>{{/Agent}}
+  {{^Agent}}<Say>All our agents are busy. Please leave a message after the tone.</Say><Record maxLength="120"/>{{/Agent}}
+</Response>`
+
+// fillBins stores n bins of one account, a batch per write transaction,
+// and returns their SIDs.
+func fillBins(b *testing.B, db *DB, n int) []string {
+	b.Helper()
+	acct, _, err := db.CreateAccount("bench")
+	require.NoError(b, err)
+	// Growing the file syncs it even with NoSync; not worth it for a fixture.
+	db.bolt.NoGrowSync = true
+	defer func() { db.bolt.NoGrowSync = false }()
+	sids := make([]string, 0, n)
+	const perTx = 10_000
+	t := now()
+	for len(sids) < n {
+		require.NoError(b, db.bolt.Update(func(tx *bbolt.Tx) error {
+			for i := 0; i < perTx && len(sids) < n; i++ {
+				rec, err := createBin(tx, acct.SID, BinInput{
+					FriendlyName: fmt.Sprintf("bin %d", len(sids)), Template: benchTemplate, RenderPolicy: "lenient",
+				}, t)
+				if err != nil {
+					return err
+				}
+				sids = append(sids, rec.SID)
+			}
+			return nil
+		}))
+	}
+	return sids
+}
+
+// BenchmarkBinBySID reads bins, as the bin URL does, from a database of
+// 100,000: spread over all of them (the record cache mostly misses), and
+// over the 100 most recent (it hits).
+func BenchmarkBinBySID(b *testing.B) {
+	db := openTest(b)
+	start := time.Now()
+	sids := fillBins(b, db, 100_000)
+	b.Logf("stored %d bins in %s", len(sids), time.Since(start).Round(time.Millisecond))
+	hot := sids[len(sids)-100:]
+
+	for _, bc := range []struct {
+		name string
+		sids []string
+	}{{"spread", sids}, {"hot", hot}} {
+		b.Run(bc.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, err := db.BinBySID(bc.sids[i%len(bc.sids)]); err != nil {
+					b.Fatal(err)
+				}
+				i += 7919 // a prime: hop around the file
+			}
+		})
+		b.Run(bc.name+"-parallel", func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if _, err := db.BinBySID(bc.sids[i%len(bc.sids)]); err != nil {
+						b.Error(err)
+						return
+					}
+					i += 7919
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCreateBin creates bins one synchronous transaction each, with
+// fsync as in production.
+func BenchmarkCreateBin(b *testing.B) {
+	db := openTestWith(b, filepath.Join(b.TempDir(), "twimlbin.db"), Options{FlushInterval: time.Hour})
+	acct, _, err := db.CreateAccount("bench")
+	require.NoError(b, err)
+	in := BinInput{FriendlyName: "bench", Template: benchTemplate, RenderPolicy: "lenient"}
+	for b.Loop() {
+		if _, err := db.CreateBin(acct.SID, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthenticate(b *testing.B) {
+	db := openTest(b)
+	acct, token, err := db.CreateAccount("bench")
+	require.NoError(b, err)
+	for b.Loop() {
+		if _, err := db.Authenticate(acct.SID, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecordRequest(b *testing.B) {
+	db := openTest(b)
+	sids := fillBins(b, db, 1000)
+	at := now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			db.RecordRequest(sids[i%len(sids)], at)
+			i++
+		}
+	})
+}

@@ -1,0 +1,420 @@
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Bin is a stored TwiML template served at its own URL.
+type Bin struct {
+	SID          string // "EH" and 32 lowercase hex digits
+	AccountSID   string
+	FriendlyName string
+	Template     string
+	// RenderPolicy is kept as given ("strict" or "lenient"): the caller
+	// validates it.
+	RenderPolicy string
+	// Revision is 1 when the bin is created and grows by one with every
+	// update or restore. It is the ETag of the bin's content.
+	Revision    int
+	DateCreated time.Time
+	DateUpdated time.Time
+	// DateLastAccessed is the time of the latest RecordRequest, zero when
+	// there was none. Like NumRequests, it includes what is not flushed yet.
+	DateLastAccessed time.Time
+	NumRequests      int64
+}
+
+// BinInput is the content of a bin as the caller gives it. Every field
+// replaces the stored one.
+type BinInput struct {
+	FriendlyName string
+	Template     string
+	RenderPolicy string
+}
+
+// Revision is one saved version of a bin's content.
+type Revision struct {
+	Revision     int
+	FriendlyName string
+	Template     string
+	RenderPolicy string
+	DateCreated  time.Time // when this revision was saved
+	Size         int       // len(Template) in bytes
+}
+
+// Page is one page of ListBins.
+type Page struct {
+	Bins []Bin
+	// Next is the token for the following page, "" on the last one.
+	Next string
+}
+
+// Page sizes of ListBins.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+func (r binRecord) bin(u usageRecord) Bin {
+	return Bin{
+		SID:              r.SID,
+		AccountSID:       r.AccountSID,
+		FriendlyName:     r.FriendlyName,
+		Template:         r.Template,
+		RenderPolicy:     r.RenderPolicy,
+		Revision:         r.Revision,
+		DateCreated:      r.DateCreated,
+		DateUpdated:      r.DateUpdated,
+		DateLastAccessed: u.DateLastAccessed,
+		NumRequests:      u.NumRequests,
+	}
+}
+
+func (r revisionRecord) revision() Revision {
+	return Revision{
+		Revision:     r.Revision,
+		FriendlyName: r.FriendlyName,
+		Template:     r.Template,
+		RenderPolicy: r.RenderPolicy,
+		DateCreated:  r.DateCreated,
+		Size:         len(r.Template),
+	}
+}
+
+// CreateBin saves a new bin of the account, at revision 1. ErrNotFound when
+// the account does not exist.
+func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
+	var rec binRecord
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = createBin(tx, accountSID, in, now())
+		return err
+	})
+	if err != nil {
+		return Bin{}, wrap("create bin", err)
+	}
+	return rec.bin(usageRecord{}), nil
+}
+
+// Bin returns the account's bin with this SID, with its usage counters.
+// ErrNotFound when there is no such bin or it belongs to another account.
+func (db *DB) Bin(accountSID, sid string) (Bin, error) {
+	return db.readBin(accountSID, sid)
+}
+
+// BinBySID returns the bin with this SID whatever its account: the bin URL
+// is public. ErrNotFound when there is none.
+func (db *DB) BinBySID(sid string) (Bin, error) {
+	return db.readBin("", sid)
+}
+
+// readBin reads a bin and its usage, checking its account unless
+// accountSID is "".
+func (db *DB) readBin(accountSID, sid string) (Bin, error) {
+	batches := db.buf.snapshot()
+	var b Bin
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		rec, err := findBin(tx, db.bins, accountSID, sid)
+		if err != nil {
+			return err
+		}
+		u, err := readUsage(tx, sid)
+		if err != nil {
+			return err
+		}
+		u = db.buf.addUsage(batches, flushedGeneration(tx), sid, u)
+		b = rec.bin(u)
+		return nil
+	})
+	if err != nil {
+		return Bin{}, wrap("read bin", err)
+	}
+	return b, nil
+}
+
+// ListBins returns a page of the account's bins in the order they were
+// created, with their usage counters. pageSize is the most bins a page
+// holds: below 1 it means DefaultPageSize, above MaxPageSize it means
+// MaxPageSize. pageToken is "" for the first page and Page.Next for the
+// following ones; a token that is not one gives an error wrapping
+// ErrBadPageToken. A bin created while the caller pages through appears on
+// the last page; a deleted one is skipped. ErrNotFound when the account
+// does not exist.
+func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page, error) {
+	if pageSize < 1 {
+		pageSize = DefaultPageSize
+	}
+	pageSize = min(pageSize, MaxPageSize)
+	var after uint64 // the creation seq of the last bin of the previous page
+	if pageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
+		if err != nil || len(raw) != 8 || seqOf(raw) == math.MaxUint64 {
+			return Page{}, fmt.Errorf("page token %q: %w", pageToken, ErrBadPageToken)
+		}
+		after = seqOf(raw)
+	}
+
+	batches := db.buf.snapshot()
+	page := Page{Bins: []Bin{}}
+	var last uint64 // the creation seq of the last bin on this page
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if err := accountExists(tx, accountSID); err != nil {
+			return err
+		}
+		generation := flushedGeneration(tx)
+		prefix := []byte(accountSID)
+		c := tx.Bucket(bucketAccountBins).Cursor()
+		for k, v := c.Seek(seqKey(accountSID, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(page.Bins) == pageSize {
+				page.Next = base64.RawURLEncoding.EncodeToString(u64(last))
+				break
+			}
+			sid := string(v)
+			rec, err := findBin(tx, db.bins, "", sid)
+			if err != nil {
+				return err
+			}
+			u, err := readUsage(tx, sid)
+			if err != nil {
+				return err
+			}
+			page.Bins = append(page.Bins, rec.bin(db.buf.addUsage(batches, generation, sid, u)))
+			last = seqOf(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return Page{}, wrap("list bins", err)
+	}
+	return page, nil
+}
+
+// UpdateBin saves in as the bin's new content, a new revision, and returns
+// the bin. When ifRevision is not 0 and is not the bin's current revision,
+// nothing is saved and the error is ErrConflict. ErrNotFound when there is
+// no such bin or it belongs to another account.
+//
+// Callers changing only some fields read the bin first and pass its
+// Revision as ifRevision, so that a concurrent write is not lost.
+func (db *DB) UpdateBin(accountSID, sid string, ifRevision int, in BinInput) (Bin, error) {
+	return db.saveRevision(accountSID, sid, ifRevision, func(*bbolt.Tx) (BinInput, error) {
+		return in, nil
+	})
+}
+
+// RestoreRevision saves the content of revision rev as the bin's new
+// revision and returns the bin. ifRevision is as for UpdateBin.
+// ErrNotFound when there is no such bin or revision, or the bin belongs to
+// another account.
+func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin, error) {
+	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx) (BinInput, error) {
+		r, err := findRevision(tx, sid, rev)
+		if err != nil {
+			return BinInput{}, err
+		}
+		return BinInput{FriendlyName: r.FriendlyName, Template: r.Template, RenderPolicy: r.RenderPolicy}, nil
+	})
+}
+
+// saveRevision is UpdateBin and RestoreRevision: it checks the bin and
+// ifRevision, then saves what content returns as the next revision.
+func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx) (BinInput, error)) (Bin, error) {
+	batches := db.buf.snapshot()
+	var b Bin
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		rec, err := findBin(tx, db.bins, accountSID, sid)
+		if err != nil {
+			return err
+		}
+		if ifRevision != 0 && ifRevision != rec.Revision {
+			return fmt.Errorf("bin %s is at revision %d, not %d: %w", sid, rec.Revision, ifRevision, ErrConflict)
+		}
+		in, err := content(tx)
+		if err != nil {
+			return err
+		}
+		rec.FriendlyName, rec.Template, rec.RenderPolicy = in.FriendlyName, in.Template, in.RenderPolicy
+		rec.Revision++
+		rec.DateUpdated = now()
+		if err := putBin(tx, rec); err != nil {
+			return err
+		}
+		u, err := readUsage(tx, sid)
+		if err != nil {
+			return err
+		}
+		b = rec.bin(db.buf.addUsage(batches, flushedGeneration(tx), sid, u))
+		return nil
+	})
+	if err != nil {
+		return Bin{}, wrap("save bin", err)
+	}
+	return b, nil
+}
+
+// DeleteBin deletes the bin with all its revisions, usage counters and
+// events, flushed or not. ifRevision is as for UpdateBin. ErrNotFound when
+// there is no such bin or it belongs to another account.
+func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		rec, err := findBin(tx, db.bins, accountSID, sid)
+		if err != nil {
+			return err
+		}
+		if ifRevision != 0 && ifRevision != rec.Revision {
+			return fmt.Errorf("bin %s is at revision %d, not %d: %w", sid, rec.Revision, ifRevision, ErrConflict)
+		}
+		key := []byte(sid)
+		if err := tx.Bucket(bucketBins).Delete(key); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAccountBins).Delete(seqKey(rec.AccountSID, rec.Seq)); err != nil {
+			return err
+		}
+		if err := deletePrefix(tx.Bucket(bucketRevisions), key); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUsage).Delete(key); err != nil {
+			return err
+		}
+		if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
+			return err
+		}
+		return addU64(tx, keyBinCount, -1)
+	})
+	if err != nil {
+		return wrap("delete bin", err)
+	}
+	// Buffered usage of the bin goes too; a flush already under way skips
+	// bins that no longer exist.
+	db.buf.discard(sid)
+	db.bins.forget(sid)
+	return nil
+}
+
+// Revisions returns every saved revision of the bin, newest first.
+// ErrNotFound when there is no such bin or it belongs to another account.
+func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
+	var revs []Revision
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if _, err := findBin(tx, db.bins, accountSID, sid); err != nil {
+			return err
+		}
+		prefix := []byte(sid)
+		c := tx.Bucket(bucketRevisions).Cursor()
+		for k, v := lastWithPrefix(c, prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			var r revisionRecord
+			if err := decode(k, v, &r); err != nil {
+				return err
+			}
+			revs = append(revs, r.revision())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("revisions", err)
+	}
+	return revs, nil
+}
+
+// Revision returns revision rev of the bin. ErrNotFound when there is no
+// such bin or revision, or the bin belongs to another account.
+func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
+	var r revisionRecord
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if _, err := findBin(tx, db.bins, accountSID, sid); err != nil {
+			return err
+		}
+		var err error
+		r, err = findRevision(tx, sid, rev)
+		return err
+	})
+	if err != nil {
+		return Revision{}, wrap("revision", err)
+	}
+	return r.revision(), nil
+}
+
+// createBin stores a new bin of the account with its first revision.
+func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time) (binRecord, error) {
+	if err := accountExists(tx, accountSID); err != nil {
+		return binRecord{}, err
+	}
+	bins := tx.Bucket(bucketBins)
+	seq, err := bins.NextSequence()
+	if err != nil {
+		return binRecord{}, err
+	}
+	rec := binRecord{
+		SID:          newSID(bins, "EH"),
+		AccountSID:   accountSID,
+		Seq:          seq,
+		FriendlyName: in.FriendlyName,
+		Template:     in.Template,
+		RenderPolicy: in.RenderPolicy,
+		Revision:     1,
+		DateCreated:  t,
+		DateUpdated:  t,
+	}
+	if err := putBin(tx, rec); err != nil {
+		return binRecord{}, err
+	}
+	if err := tx.Bucket(bucketAccountBins).Put(seqKey(accountSID, seq), []byte(rec.SID)); err != nil {
+		return binRecord{}, err
+	}
+	return rec, addU64(tx, keyBinCount, 1)
+}
+
+// putBin saves the bin's record and its current content as revision
+// rec.Revision, stamped rec.DateUpdated.
+func putBin(tx *bbolt.Tx, rec binRecord) error {
+	if err := put(tx.Bucket(bucketBins), []byte(rec.SID), rec); err != nil {
+		return err
+	}
+	return put(tx.Bucket(bucketRevisions), seqKey(rec.SID, uint64(rec.Revision)), revisionRecord{
+		Revision:     rec.Revision,
+		FriendlyName: rec.FriendlyName,
+		Template:     rec.Template,
+		RenderPolicy: rec.RenderPolicy,
+		DateCreated:  rec.DateUpdated,
+	})
+}
+
+// findBin reads a bin through the cache, or returns ErrNotFound when there
+// is none or, unless accountSID is "", it belongs to another account.
+func findBin(tx *bbolt.Tx, cache *recordCache[binRecord], accountSID, sid string) (binRecord, error) {
+	raw := tx.Bucket(bucketBins).Get([]byte(sid))
+	if raw == nil {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
+	}
+	rec, err := cache.decode(sid, raw)
+	if err != nil {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, err)
+	}
+	if accountSID != "" && rec.AccountSID != accountSID {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
+	}
+	return rec, nil
+}
+
+// findRevision reads revision rev of a bin, or returns ErrNotFound.
+func findRevision(tx *bbolt.Tx, sid string, rev int) (revisionRecord, error) {
+	var r revisionRecord
+	if rev < 1 {
+		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, ErrNotFound)
+	}
+	found, err := get(tx.Bucket(bucketRevisions), seqKey(sid, uint64(rev)), &r)
+	if err != nil {
+		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, err)
+	}
+	if !found {
+		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, ErrNotFound)
+	}
+	return r, nil
+}

@@ -1,0 +1,35 @@
+// Package store keeps twimlbin's data in one embedded bbolt file: accounts
+// and the hashes of their auth tokens, bins, every saved revision of each
+// bin, per-bin usage counters and a bounded log of recent render events.
+//
+// It is the only package that imports go.etcd.io/bbolt, and no bbolt type
+// appears in its API, so that another backend can sit beside it later. The
+// on-disk layout, the schema version and the migrations are all in
+// schema.go.
+//
+// # Durability
+//
+// Account and bin writes (create, update, restore, delete) are synchronous:
+// each is one bbolt write transaction, committed and synced to disk before
+// the method returns. Serving a bin does no write at all: RecordRequest and
+// AddEvent add to counters and event logs held in memory, which a
+// background goroutine writes in one transaction every FlushInterval, and
+// Close writes once more. A crash therefore loses at most the last
+// FlushInterval of usage counters and events, and never a saved bin.
+//
+// # Reads
+//
+// Every read is one bbolt read transaction and never waits for a writer.
+// Decoded bin and account records are kept in a bounded in-memory cache and
+// reused only while the bytes stored for them are unchanged, so reading a
+// busy bin costs a lookup and a byte comparison rather than a JSON decode.
+//
+// # Errors
+//
+// Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized
+// or ErrBadPageToken for what the caller did; compare with errors.Is. A
+// bin of another account is ErrNotFound, indistinguishable from a missing
+// one. Any other error is the file's or the disk's.
+//
+// A DB is safe for concurrent use by multiple goroutines.
+package store

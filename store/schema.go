@@ -1,0 +1,242 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// This file is the on-disk format: every bucket, every key layout, every
+// value record, the schema version and the migrations that reach it.
+//
+// Keys are raw bytes; values are JSON records. SIDs have a fixed length
+// (two letters and 32 hex digits), so a SID followed by an 8-byte big-endian
+// number is a key whose prefix is the SID and whose suffix sorts numerically.
+//
+//	meta          "schema_version"   → uint64, the number of migrations applied
+//	              "flush_generation" → uint64, the last usage batch written (see usage.go)
+//	              "accounts"         → uint64, how many accounts exist
+//	              "bins"             → uint64, how many bins exist
+//	accounts      account SID                    → accountRecord
+//	bins          bin SID                        → binRecord
+//	account_bins  account SID + creation seq     → bin SID (listing in creation order)
+//	revisions     bin SID + revision             → revisionRecord
+//	usage         bin SID                        → usageRecord
+//	events        bin SID + event seq            → eventRecord
+//
+// The creation seq is the bins bucket's NextSequence and the event seq the
+// events bucket's, both global and increasing, so each key range sorts in
+// the order its records were written.
+
+// Bucket names.
+var (
+	bucketMeta        = []byte("meta")
+	bucketAccounts    = []byte("accounts")
+	bucketBins        = []byte("bins")
+	bucketAccountBins = []byte("account_bins")
+	bucketRevisions   = []byte("revisions")
+	bucketUsage       = []byte("usage")
+	bucketEvents      = []byte("events")
+)
+
+// allBuckets lists every bucket; Open creates the missing ones.
+var allBuckets = [][]byte{
+	bucketMeta, bucketAccounts, bucketBins, bucketAccountBins,
+	bucketRevisions, bucketUsage, bucketEvents,
+}
+
+// Keys of the meta bucket.
+var (
+	keySchemaVersion   = []byte("schema_version")
+	keyFlushGeneration = []byte("flush_generation")
+	keyAccountCount    = []byte("accounts")
+	keyBinCount        = []byte("bins")
+)
+
+// migrations brings a database from any earlier schema version to the
+// current one: migrations[i] turns version i into version i+1, and the
+// schema version is len(migrations). Append only; never edit or reorder a
+// migration that has shipped. Each runs inside Open's write transaction,
+// after every bucket of allBuckets exists.
+var migrations = []func(*bbolt.Tx) error{
+	// 1: the initial layout. Start the record counters from what is there.
+	func(tx *bbolt.Tx) error {
+		accounts := tx.Bucket(bucketAccounts).Stats().KeyN
+		bins := tx.Bucket(bucketBins).Stats().KeyN
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyAccountCount, u64(uint64(accounts))); err != nil {
+			return err
+		}
+		return meta.Put(keyBinCount, u64(uint64(bins)))
+	},
+}
+
+// setup creates the missing buckets and runs the migrations the database
+// has not had yet, recording the new schema version.
+func setup(tx *bbolt.Tx, migrations []func(*bbolt.Tx) error) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	version := getU64(meta, keySchemaVersion)
+	if version > uint64(len(migrations)) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d: use a newer twimlbin", version, len(migrations))
+	}
+	for i := version; i < uint64(len(migrations)); i++ {
+		if err := migrations[i](tx); err != nil {
+			return fmt.Errorf("migration to schema version %d: %w", i+1, err)
+		}
+	}
+	return meta.Put(keySchemaVersion, u64(uint64(len(migrations))))
+}
+
+// accountRecord is an account as stored. Only the SHA-256 of the auth token
+// is kept: tokens are 128 random bits, so an unsalted fast hash is enough.
+// The Twilio auth token is kept as given because request signatures are
+// HMACs keyed with it.
+type accountRecord struct {
+	SID             string    `json:"sid"`
+	FriendlyName    string    `json:"friendly_name"`
+	AuthTokenSHA256 []byte    `json:"auth_token_sha256"`
+	TwilioAuthToken string    `json:"twilio_auth_token,omitempty"`
+	DateCreated     time.Time `json:"date_created"`
+	DateUpdated     time.Time `json:"date_updated"`
+}
+
+// binRecord is a bin as stored: its current content, which is also saved
+// as the revision numbered Revision, and Seq, the creation sequence that
+// keys it in account_bins.
+type binRecord struct {
+	SID          string    `json:"sid"`
+	AccountSID   string    `json:"account_sid"`
+	Seq          uint64    `json:"seq"`
+	FriendlyName string    `json:"friendly_name"`
+	Template     string    `json:"template"`
+	RenderPolicy string    `json:"render_policy"`
+	Revision     int       `json:"revision"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// revisionRecord is one saved revision of a bin.
+type revisionRecord struct {
+	Revision     int       `json:"revision"`
+	FriendlyName string    `json:"friendly_name"`
+	Template     string    `json:"template"`
+	RenderPolicy string    `json:"render_policy"`
+	DateCreated  time.Time `json:"date_created"`
+}
+
+// usageRecord holds a bin's flushed usage counters.
+type usageRecord struct {
+	NumRequests      int64     `json:"num_requests"`
+	DateLastAccessed time.Time `json:"date_last_accessed,omitzero"`
+}
+
+// eventRecord is one entry of a bin's event log.
+type eventRecord struct {
+	Time     time.Time `json:"time"`
+	Severity string    `json:"severity,omitempty"`
+	Code     string    `json:"code,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	Slot     string    `json:"slot,omitempty"`
+	Line     int       `json:"line,omitempty"`
+	Column   int       `json:"column,omitempty"`
+}
+
+// u64 encodes n as an 8-byte big-endian key or value.
+func u64(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n)
+}
+
+// getU64 reads an 8-byte big-endian value, 0 when the key is absent.
+func getU64(b *bbolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// addU64 adds delta (possibly negative) to a counter of the meta bucket.
+func addU64(tx *bbolt.Tx, key []byte, delta int64) error {
+	meta := tx.Bucket(bucketMeta)
+	return meta.Put(key, u64(uint64(int64(getU64(meta, key))+delta)))
+}
+
+// seqKey is prefix followed by n as 8 bytes big-endian.
+func seqKey(prefix string, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(prefix)+8), prefix...), n)
+}
+
+// seqOf is the number at the end of a key made by seqKey.
+func seqOf(key []byte) uint64 {
+	return binary.BigEndian.Uint64(key[len(key)-8:])
+}
+
+// lastWithPrefix positions c on the last key starting with prefix and
+// returns it, or nil when there is none. Keys under prefix are seqKeys.
+func lastWithPrefix(c *bbolt.Cursor, prefix []byte) ([]byte, []byte) {
+	// Past every seqKey of prefix: the prefix and nine 0xff bytes.
+	past := append(append(make([]byte, 0, len(prefix)+9), prefix...), bytes.Repeat([]byte{0xff}, 9)...)
+	var k, v []byte
+	if k, _ = c.Seek(past); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil
+	}
+	return k, v
+}
+
+// deletePrefix deletes every key of b starting with prefix.
+func deletePrefix(b *bbolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get decodes the JSON record at key into v and reports whether it exists.
+func get(b *bbolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	return true, decode(key, data, v)
+}
+
+// decode decodes the JSON record data found at key into v.
+func decode(key, data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode record %q: %w", key, err)
+	}
+	return nil
+}
+
+// put encodes v as JSON and stores it at key. Templates are XML: leaving
+// <, > and & unescaped keeps records smaller and quicker to decode.
+func put(b *bbolt.Bucket, key []byte, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return b.Put(key, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}

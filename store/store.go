@@ -1,0 +1,245 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by the store; callers inspect them with errors.Is. The
+// store wraps them with context, so compare with errors.Is, never ==.
+var (
+	// ErrNotFound: no such account, bin or revision, or a bin that belongs
+	// to another account (which must look the same as a missing one).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: the revision a write was based on is not the current one.
+	ErrConflict = errors.New("store: revision conflict")
+	// ErrUnauthorized: an unknown account SID or a wrong auth token.
+	ErrUnauthorized = errors.New("store: bad credentials")
+	// ErrBadPageToken: a page token that ListBins did not make.
+	ErrBadPageToken = errors.New("store: bad page token")
+	// ErrLocked: Open waited LockTimeout for the database file, which another
+	// process (or another DB in this one) holds open.
+	ErrLocked = errors.New("store: database file is in use by another process")
+)
+
+// Defaults for the zero fields of Options, and the lock wait of Open.
+const (
+	DefaultFlushInterval = time.Second
+	DefaultEventLimit    = 100
+	LockTimeout          = time.Second
+)
+
+// Options tune a DB; the zero value gives the defaults.
+type Options struct {
+	// FlushInterval is how often buffered usage counters and events are
+	// written; a crash loses at most this much of them. Default 1s.
+	FlushInterval time.Duration
+	// EventLimit is how many events are kept per bin, newest first.
+	// Default 100.
+	EventLimit int
+	// NoSync skips fsync on commit: faster, and a crash may lose or corrupt
+	// anything. For tests and benchmarks only.
+	NoSync bool
+}
+
+// DB is a twimlbin database: one bbolt file holding accounts, bins, their
+// revisions, usage counters and event logs. It is safe for concurrent use by
+// multiple goroutines. Each method that reads or writes runs in one bbolt
+// transaction of its own; bin writes are committed (and synced) before the
+// method returns. Usage counters and events are buffered in memory and
+// written by a background goroutine every FlushInterval.
+type DB struct {
+	bolt *bbolt.DB
+	opts Options
+
+	// Decoded records, checked against the stored bytes on every read.
+	bins     *recordCache[binRecord]
+	accounts *recordCache[accountRecord]
+
+	buf     buffer     // usage and events not yet written; see usage.go
+	flushMu sync.Mutex // one flush at a time, so batches commit in order
+
+	flushErrors atomic.Uint64
+	stop        chan struct{} // closed by Close to end the flusher
+	flusherDone chan struct{} // closed when the flusher has returned
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// Open opens the database at path, creating it (mode 0600, and its directory
+// with mode 0700) when it does not exist, creates the missing buckets and
+// runs the schema migrations it has not had yet, all in one transaction.
+// It starts the goroutine that flushes usage counters; Close stops it.
+//
+// A bbolt file can be open in one place only. When another process holds
+// it, Open gives up after LockTimeout with an error wrapping ErrLocked.
+// A database written by a newer version of twimlbin is refused.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.EventLimit <= 0 {
+		opts.EventLimit = DefaultEventLimit
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout, NoSync: opts.NoSync})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store: open %s: waited %s for the file lock: %w", path, LockTimeout, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	var generation uint64
+	err = bdb.Update(func(tx *bbolt.Tx) error {
+		if err := setup(tx, migrations); err != nil {
+			return err
+		}
+		generation = getU64(tx.Bucket(bucketMeta), keyFlushGeneration)
+		return nil
+	})
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	db := &DB{
+		bolt:        bdb,
+		opts:        opts,
+		bins:        newRecordCache[binRecord](cacheBudget),
+		accounts:    newRecordCache[accountRecord](cacheBudget),
+		stop:        make(chan struct{}),
+		flusherDone: make(chan struct{}),
+	}
+	db.buf.init(generation+1, opts.EventLimit)
+	go db.flusher()
+	return db, nil
+}
+
+// Close stops the background flusher, writes the buffered usage counters
+// and events, and closes the file. It returns the flush's error, if any,
+// along with the close's. Calling Close again does nothing and returns the
+// same result. No other method may be called after Close.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.stop)
+		<-db.flusherDone
+		db.closeErr = errors.Join(db.Flush(), db.bolt.Close())
+	})
+	return db.closeErr
+}
+
+// flusher calls Flush every FlushInterval until Close. A failed flush keeps
+// its batch in memory and the next one retries it.
+func (db *DB) flusher() {
+	defer close(db.flusherDone)
+	t := time.NewTicker(db.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+			if err := db.Flush(); err != nil {
+				db.flushErrors.Add(1)
+			}
+		}
+	}
+}
+
+// Backup writes a consistent copy of the whole database to w while the
+// database stays in use (a bbolt read transaction's WriteTo), and returns
+// the number of bytes written. The copy is itself a database that Open
+// accepts. Usage counters and events still buffered in memory, at most
+// FlushInterval's worth, are not in it; call Flush first to include them.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: backup: %w", err)
+	}
+	return n, nil
+}
+
+// Check runs bbolt's consistency check over the whole file and returns
+// every problem it finds joined into one error, or nil when the file is
+// sound. It reads every page: for tests and readiness probes, not for
+// every request.
+func (db *DB) Check() error {
+	var errs []error
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("store: check: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Stats are figures about a DB for metrics.
+type Stats struct {
+	Accounts int // accounts stored
+	Bins     int // bins stored
+	// PendingBins is how many bins have usage or events waiting for the
+	// next flush.
+	PendingBins int
+	// FlushErrors counts background flushes that failed since Open.
+	FlushErrors uint64
+	// FileSize is the size in bytes of the data in the file, as of the
+	// read; the file itself may be larger by preallocated space.
+	FileSize int64
+}
+
+// Stats returns the current figures. Reading them costs one short read
+// transaction; when it fails, the stored counts are zero.
+func (db *DB) Stats() Stats {
+	s := Stats{
+		PendingBins: db.buf.pendingBins(),
+		FlushErrors: db.flushErrors.Load(),
+	}
+	_ = db.bolt.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		s.Accounts = int(getU64(meta, keyAccountCount))
+		s.Bins = int(getU64(meta, keyBinCount))
+		s.FileSize = tx.Size()
+		return nil
+	})
+	return s
+}
+
+// now is the time records are stamped with: UTC, without the monotonic
+// reading, so a record read back compares equal to the one returned.
+func now() time.Time {
+	return time.Now().UTC().Round(0)
+}
+
+// wrap names the operation in an unexpected error. The store's own errors
+// already say what was not found or in conflict, and pass unchanged.
+func wrap(op string, err error) error {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}

@@ -1,0 +1,391 @@
+package store
+
+import (
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/printer"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
+)
+
+// testOptions never flush on their own during a test: tests flush when they
+// mean to, so what is buffered and what is written is up to them.
+var testOptions = Options{NoSync: true, FlushInterval: time.Hour}
+
+// openTest opens a database in a temporary directory. When the test ends,
+// it checks the file's consistency and closes it.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	return openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), testOptions)
+}
+
+// openTestWith opens the database at path with opts, checked and closed
+// when the test ends.
+func openTestWith(t testing.TB, path string, opts Options) *DB {
+	t.Helper()
+	db, err := Open(path, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, db.Check(), "consistency check")
+		assert.NoError(t, db.Close())
+	})
+	return db
+}
+
+// newAccount creates an account and returns its SID and auth token.
+func newAccount(t testing.TB, db *DB) (string, string) {
+	t.Helper()
+	acct, token, err := db.CreateAccount("test")
+	require.NoError(t, err)
+	return acct.SID, token
+}
+
+// newBin creates a bin of the account with a template naming i.
+func newBin(t testing.TB, db *DB, accountSID string, name string) Bin {
+	t.Helper()
+	b, err := db.CreateBin(accountSID, BinInput{
+		FriendlyName: name,
+		Template:     "<Response><Say>" + name + "</Say></Response>",
+		RenderPolicy: "lenient",
+	})
+	require.NoError(t, err)
+	return b
+}
+
+func TestOpenCreatesDirectoryAndFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "nested")
+	path := filepath.Join(dir, "twimlbin.db")
+	openTestWith(t, path, testOptions)
+
+	di, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "directory mode")
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "file mode")
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	openTestWith(t, path, testOptions)
+
+	// flock is per open file, so a second Open in this process waits just
+	// as another process would.
+	db, err := Open(path, testOptions)
+	if db != nil {
+		db.Close()
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrLocked)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "in use by another process")
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	db, err := Open(path, testOptions)
+	require.NoError(t, err)
+	require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(uint64(len(migrations)+1)))
+	}))
+	require.NoError(t, db.Close())
+
+	_, err = Open(path, testOptions)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "newer than this program's")
+}
+
+func TestMigrations(t *testing.T) {
+	t.Run("the current schema version is stored", func(t *testing.T) {
+		db := openTest(t)
+		var got uint64
+		require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
+			got = getU64(tx.Bucket(bucketMeta), keySchemaVersion)
+			return nil
+		}))
+		assert.Equal(t, uint64(len(migrations)), got)
+	})
+
+	t.Run("each migration runs once", func(t *testing.T) {
+		bdb, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, &bbolt.Options{NoSync: true})
+		require.NoError(t, err)
+		defer bdb.Close()
+
+		runs := make([]int, 3)
+		step := func(i int) func(*bbolt.Tx) error {
+			return func(*bbolt.Tx) error { runs[i]++; return nil }
+		}
+		run := func(ms []func(*bbolt.Tx) error) uint64 {
+			t.Helper()
+			var version uint64
+			require.NoError(t, bdb.Update(func(tx *bbolt.Tx) error {
+				if err := setup(tx, ms); err != nil {
+					return err
+				}
+				version = getU64(tx.Bucket(bucketMeta), keySchemaVersion)
+				return nil
+			}))
+			return version
+		}
+
+		assert.Equal(t, uint64(2), run([]func(*bbolt.Tx) error{step(0), step(1)}))
+		assert.Equal(t, []int{1, 1, 0}, runs)
+		assert.Equal(t, uint64(2), run([]func(*bbolt.Tx) error{step(0), step(1)}), "reopened")
+		assert.Equal(t, []int{1, 1, 0}, runs, "nothing ran again")
+		assert.Equal(t, uint64(3), run([]func(*bbolt.Tx) error{step(0), step(1), step(2)}), "a new migration")
+		assert.Equal(t, []int{1, 1, 1}, runs, "only the new one ran")
+	})
+
+	t.Run("a failing migration leaves the version", func(t *testing.T) {
+		bdb, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, &bbolt.Options{NoSync: true})
+		require.NoError(t, err)
+		defer bdb.Close()
+		boom := errors.New("boom")
+		err = bdb.Update(func(tx *bbolt.Tx) error {
+			return setup(tx, []func(*bbolt.Tx) error{func(*bbolt.Tx) error { return boom }})
+		})
+		assert.ErrorIs(t, err, boom)
+		require.NoError(t, bdb.View(func(tx *bbolt.Tx) error {
+			assert.Nil(t, tx.Bucket(bucketMeta), "the whole setup rolled back")
+			return nil
+		}))
+	})
+}
+
+func TestCloseTwice(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "twimlbin.db"), testOptions)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	assert.NoError(t, db.Close())
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	db, err := Open(path, testOptions)
+	require.NoError(t, err)
+
+	acct, token, err := db.CreateAccount("keeper")
+	require.NoError(t, err)
+	acct, err = db.SetTwilioAuthToken(acct.SID, "twilio-secret")
+	require.NoError(t, err)
+	first := newBin(t, db, acct.SID, "first")
+	second := newBin(t, db, acct.SID, "second")
+	second, err = db.UpdateBin(acct.SID, second.SID, second.Revision, BinInput{FriendlyName: "second v2", Template: "<Response/>", RenderPolicy: "strict"})
+	require.NoError(t, err)
+	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for range 3 {
+		db.RecordRequest(first.SID, at)
+	}
+	db.AddEvent(first.SID, Event{Time: at, Severity: "warning", Code: "W1", Message: "cut", Slot: "Say", Line: 1, Column: 16})
+	wantFirst, err := db.Bin(acct.SID, first.SID)
+	require.NoError(t, err)
+	wantRevisions, err := db.Revisions(acct.SID, second.SID)
+	require.NoError(t, err)
+	wantEvents, err := db.Events(acct.SID, first.SID, 0)
+	require.NoError(t, err)
+	// Close flushes the buffered counters and events.
+	require.NoError(t, db.Close())
+
+	db = openTestWith(t, path, testOptions)
+	got, err := db.Authenticate(acct.SID, token)
+	require.NoError(t, err)
+	assert.Equal(t, acct, got)
+	tok, err := db.TwilioAuthToken(acct.SID)
+	require.NoError(t, err)
+	assert.Equal(t, "twilio-secret", tok)
+	n, err := db.CountAccounts()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	gotFirst, err := db.Bin(acct.SID, first.SID)
+	require.NoError(t, err)
+	assert.Equal(t, wantFirst, gotFirst)
+	assert.Equal(t, int64(3), gotFirst.NumRequests)
+	gotSecond, err := db.Bin(acct.SID, second.SID)
+	require.NoError(t, err)
+	assert.Equal(t, second, gotSecond)
+	gotRevisions, err := db.Revisions(acct.SID, second.SID)
+	require.NoError(t, err)
+	assert.Equal(t, wantRevisions, gotRevisions)
+	gotEvents, err := db.Events(acct.SID, first.SID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, wantEvents, gotEvents)
+	page, err := db.ListBins(acct.SID, 0, "")
+	require.NoError(t, err)
+	assert.Equal(t, []Bin{gotFirst, gotSecond}, page.Bins)
+	assert.Equal(t, Stats{Accounts: 1, Bins: 2, FileSize: db.Stats().FileSize}, db.Stats())
+
+	// The buffer starts from the stored flush generation: new counts add up.
+	db.RecordRequest(first.SID, at)
+	gotFirst, err = db.Bin(acct.SID, first.SID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), gotFirst.NumRequests)
+	require.NoError(t, db.Flush())
+	gotFirst, err = db.Bin(acct.SID, first.SID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), gotFirst.NumRequests)
+}
+
+func TestBackup(t *testing.T) {
+	db := openTest(t)
+	acct, _ := newAccount(t, db)
+	var bins []Bin
+	for _, name := range []string{"a", "b", "c"} {
+		bins = append(bins, newBin(t, db, acct, name))
+	}
+
+	path := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	n, err := db.Backup(f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, fi.Size(), n, "bytes reported")
+
+	// Written while the source stays open and usable.
+	newBin(t, db, acct, "after the backup")
+
+	backup := openTestWith(t, path, testOptions)
+	for _, want := range bins {
+		got, err := backup.BinBySID(want.SID)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	assert.Equal(t, 3, backup.Stats().Bins)
+}
+
+func TestCheckFindsCorruption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	db, err := Open(path, testOptions)
+	require.NoError(t, err)
+	acct, _ := newAccount(t, db)
+	for i := range 50 {
+		newBin(t, db, acct, strings.Repeat("x", i*40))
+	}
+	require.NoError(t, db.Check())
+	var root, pageSize int
+	require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
+		root = int(tx.Bucket(bucketBins).Root())
+		pageSize = tx.DB().Info().PageSize
+		return nil
+	}))
+	require.NotZero(t, root, "the bins bucket has a page of its own")
+	require.NoError(t, db.Close())
+
+	// Scribble over the bins bucket's root page.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for i := root * pageSize; i < (root+1)*pageSize; i++ {
+		raw[i] = 0xAB
+	}
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+
+	db, err = Open(path, testOptions)
+	require.NoError(t, err, "the meta pages and the freelist are intact")
+	defer db.Close()
+	assert.Error(t, db.Check())
+}
+
+func TestStats(t *testing.T) {
+	db := openTest(t)
+	a, _ := newAccount(t, db)
+	b, _ := newAccount(t, db)
+	newBin(t, db, a, "1")
+	bin := newBin(t, db, b, "2")
+	newBin(t, db, b, "3")
+	db.RecordRequest(bin.SID, time.Time{})
+
+	s := db.Stats()
+	assert.Equal(t, 2, s.Accounts)
+	assert.Equal(t, 3, s.Bins)
+	assert.Equal(t, 1, s.PendingBins)
+	assert.Positive(t, s.FileSize)
+
+	require.NoError(t, db.DeleteBin(b, bin.SID, 0))
+	s = db.Stats()
+	assert.Equal(t, 2, s.Bins)
+	assert.Equal(t, 0, s.PendingBins, "a deleted bin's counts are discarded")
+}
+
+// TestNoBboltInAPI keeps bbolt types out of the exported API, so another
+// backend can sit beside this one.
+func TestNoBboltInAPI(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	var checked int
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		check := func(what string, node any) {
+			var sb strings.Builder
+			require.NoError(t, printer.Fprint(&sb, fset, node))
+			assert.NotContains(t, sb.String(), "bbolt", "%s: %s", what, sb.String())
+			checked++
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv)) {
+					check(d.Name.Name, d.Type)
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() {
+							check(s.Name.Name, exportedFields(s.Type))
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && s.Type != nil {
+								check(n.Name, s.Type)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	assert.Greater(t, checked, 30, "the exported API was found")
+}
+
+func exportedRecv(recv *ast.FieldList) bool {
+	typ := recv.List[0].Type
+	if star, ok := typ.(*ast.StarExpr); ok {
+		typ = star.X
+	}
+	id, ok := typ.(*ast.Ident)
+	return ok && id.IsExported()
+}
+
+// exportedFields is a struct type without its unexported fields.
+func exportedFields(typ ast.Expr) ast.Expr {
+	st, ok := typ.(*ast.StructType)
+	if !ok {
+		return typ
+	}
+	out := &ast.StructType{Fields: &ast.FieldList{}}
+	for _, f := range st.Fields.List {
+		for _, n := range f.Names {
+			if n.IsExported() {
+				out.Fields.List = append(out.Fields.List, &ast.Field{Names: []*ast.Ident{n}, Type: f.Type})
+			}
+		}
+	}
+	return out
+}

@@ -40,6 +40,19 @@ type container struct {
 	off      int
 }
 
+// slab hands out pointers to values allocated in chunks: a template's tree
+// has thousands of small nodes, and one allocation per node made the
+// garbage collector most of the cost of compiling.
+type slab[T any] struct{ buf []T }
+
+func (s *slab[T]) new(v T) *T {
+	if len(s.buf) == cap(s.buf) {
+		s.buf = make([]T, 0, 128)
+	}
+	s.buf = append(s.buf, v)
+	return &s.buf[len(s.buf)-1]
+}
+
 // builder reads the Mustache tree as XML and builds the templated-XML tree,
 // reporting everything that is not well-formed for some branch.
 type builder struct {
@@ -67,6 +80,13 @@ type builder struct {
 	rootClosed bool
 	tags       map[string]bool // every element name used, to choose the vocabulary
 	failed     bool
+
+	parts      slab[part]
+	containers slab[container]
+	elems      slab[xElem]
+	attrs      slab[xAttr]
+	texts      slab[xText]
+	sections   slab[xSection]
 }
 
 func newBuilder(d *diagList) *builder {
@@ -139,7 +159,7 @@ func (b *builder) walk(nodes []*mnode) {
 
 // variable places {{name}} in the value being read.
 func (b *builder) variable(t mtoken) {
-	p := &part{kind: partVar, name: t.name, off: t.off}
+	p := b.parts.new(part{kind: partVar, name: t.name, off: t.off})
 	if t.name == "." && !b.inSection() {
 		b.d.add(SeverityError, CodeTagName, t.off, "{{.}} is the current item of a section and means nothing outside one; use a parameter name")
 		return
@@ -201,14 +221,14 @@ func (b *builder) section(n *mnode) {
 		if isE164 {
 			kind = partE164
 		}
-		p := &part{kind: kind, name: t.name, inverted: t.inverted, off: t.off}
+		p := b.parts.new(part{kind: kind, name: t.name, inverted: t.inverted, off: t.off})
 		if b.state == stAttrValue {
 			*b.attrParts = append(*b.attrParts, p)
 		} else {
 			b.startRun(t.off)
 			*b.runParts = append(*b.runParts, p)
 		}
-		c := &container{kind: cParts, part: p, parts: &p.parts, off: t.off}
+		c := b.containers.new(container{kind: cParts, part: p, parts: &p.parts, off: t.off})
 		b.push(c)
 		prevAttr, prevRun := b.attrParts, b.runParts
 		if b.state == stAttrValue {
@@ -226,9 +246,9 @@ func (b *builder) section(n *mnode) {
 		if b.failed {
 			return
 		}
-		sec := &xSection{name: t.name, inverted: t.inverted, off: t.off}
+		sec := b.sections.new(xSection{name: t.name, inverted: t.inverted, off: t.off})
 		*b.top().children = append(*b.top().children, sec)
-		b.push(&container{kind: cSection, sec: sec, children: &sec.children, off: t.off})
+		b.push(b.containers.new(container{kind: cSection, sec: sec, children: &sec.children, off: t.off}))
 		b.walk(n.children)
 		if b.failed {
 			return
@@ -236,9 +256,9 @@ func (b *builder) section(n *mnode) {
 		b.flushRun()
 	case b.state == stInTag:
 		b.tagBoundary = true
-		sec := &xSection{name: t.name, inverted: t.inverted, off: t.off}
+		sec := b.sections.new(xSection{name: t.name, inverted: t.inverted, off: t.off})
 		*b.top().children = append(*b.top().children, sec)
-		b.push(&container{kind: cTagSection, sec: sec, children: &sec.children, off: t.off})
+		b.push(b.containers.new(container{kind: cTagSection, sec: sec, children: &sec.children, off: t.off}))
 		b.walk(n.children)
 	}
 	if b.failed {
@@ -293,18 +313,18 @@ func (b *builder) startRun(off int) {
 	if b.run != nil {
 		return
 	}
-	b.run = &xText{off: off}
+	b.run = b.texts.new(xText{off: off})
 	b.runRaw.Reset()
 	b.runParts = &b.run.val.parts
 }
 
 // appendText adds static text to a list of parts, merging with the last one.
-func appendText(parts *[]*part, text string, off int) {
+func (b *builder) appendText(parts *[]*part, text string, off int) {
 	if n := len(*parts); n > 0 && (*parts)[n-1].kind == partText {
 		(*parts)[n-1].text += text
 		return
 	}
-	*parts = append(*parts, &part{kind: partText, text: text, off: off})
+	*parts = append(*parts, b.parts.new(part{kind: partText, text: text, off: off}))
 }
 
 // flushRun ends the open text run and adds it to the current container.
@@ -387,7 +407,7 @@ func (b *builder) content(s string, i, off int) int {
 func (b *builder) runText(raw, decoded string, off int) {
 	b.startRun(off)
 	b.runRaw.WriteString(raw)
-	appendText(b.runParts, decoded, off)
+	b.appendText(b.runParts, decoded, off)
 }
 
 // markup reads the markup starting with '<' at s[i].
@@ -554,7 +574,7 @@ func (b *builder) startTag(s string, i, off int) int {
 		return len(s)
 	}
 	parent := b.currentElem()
-	e := &xElem{name: name, off: off + i, parent: parent}
+	e := b.elems.new(xElem{name: name, off: off + i, parent: parent})
 	if parent == nil {
 		switch {
 		case b.root != nil:
@@ -573,7 +593,7 @@ func (b *builder) startTag(s string, i, off int) int {
 	b.tagBoundary = false
 	b.state = stInTag
 	// The tag's attributes go into its item list until '>'.
-	b.push(&container{kind: cTagSection, children: &e.tagItems, off: off + i})
+	b.push(b.containers.new(container{kind: cTagSection, children: &e.tagItems, off: off + i}))
 	return j
 }
 
@@ -606,7 +626,7 @@ func (b *builder) inTag(s string, i, off int) int {
 		b.state = stContent
 		if c == '>' {
 			e.tagTail = b.lead
-			b.push(&container{kind: cElem, elem: e, children: &e.children, off: e.off})
+			b.push(b.containers.new(container{kind: cElem, elem: e, children: &e.children, off: e.off}))
 			b.lead = ""
 			return i + 1
 		}
@@ -646,7 +666,7 @@ func (b *builder) inTag(s string, i, off int) int {
 				"attribute %s must be separated from what comes before it by a space (in every branch of a section)", name))
 			return len(s)
 		}
-		a := &xAttr{lead: b.lead, name: name, quote: s[k], off: off + i}
+		a := b.attrs.new(xAttr{lead: b.lead, name: name, quote: s[k], off: off + i})
 		a.val.off = off + k + 1
 		b.lead = ""
 		b.tagBoundary = false
@@ -654,7 +674,7 @@ func (b *builder) inTag(s string, i, off int) int {
 		b.attrRaw.Reset()
 		b.attrParts = &a.val.parts
 		b.state = stAttrValue
-		b.push(&container{kind: cParts, part: attrValueMark, off: off + i})
+		b.push(b.containers.new(container{kind: cParts, part: attrValueMark, off: off + i}))
 		return k + 1
 	}
 	b.fail(CodeParseFailure, off+i, fmt.Sprintf("unexpected %q in the start tag <%s>", c, b.tag.name))
@@ -675,7 +695,7 @@ func (b *builder) attrValue(s string, i, off int) int {
 		case c == a.quote:
 			if i > start {
 				b.attrRaw.WriteString(s[start:i])
-				appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
+				b.appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
 			}
 			top := b.top()
 			if top.part != attrValueMark {
@@ -695,7 +715,7 @@ func (b *builder) attrValue(s string, i, off int) int {
 		case c == '&':
 			if i > start {
 				b.attrRaw.WriteString(s[start:i])
-				appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
+				b.appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
 			}
 			dec, n, ok := decodeEntity(s[i:])
 			if !ok {
@@ -703,7 +723,7 @@ func (b *builder) attrValue(s string, i, off int) int {
 				return len(s)
 			}
 			b.attrRaw.WriteString(s[i : i+n])
-			appendText(b.attrParts, dec, off+i)
+			b.appendText(b.attrParts, dec, off+i)
 			i += n
 			start = i
 			continue
@@ -712,7 +732,7 @@ func (b *builder) attrValue(s string, i, off int) int {
 	}
 	if i > start {
 		b.attrRaw.WriteString(s[start:i])
-		appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
+		b.appendText(b.attrParts, normalizeAttrSpace(s[start:i]), off+start)
 	}
 	return i
 }

@@ -107,7 +107,8 @@ func compile(src string) (*Template, Diagnostics) {
 	if !checkChars(src, d) {
 		return nil, d.list
 	}
-	sc := &scanner{src: src, diags: d}
+	tags := strings.Count(src, "{{")
+	sc := &scanner{src: src, diags: d, toks: make([]mtoken, 0, 2*tags+1)}
 	sc.scan()
 	if d.list.HasErrors() {
 		return nil, d.list
@@ -135,9 +136,8 @@ func compile(src string) (*Template, Diagnostics) {
 	}
 	g := &generator{}
 	g.nodes(doc, false)
-	g.flush()
 	t := &Template{
-		prog:      g.prog,
+		prog:      g.finish(),
 		context:   v.ctx.name,
 		variables: collectVariables(nodes),
 		counters:  v.counters,

@@ -16,12 +16,13 @@ const (
 )
 
 type op struct {
-	kind  opKind
-	text  string // opStatic: the text; opAttr: what precedes the value (` name="`)
-	quote byte   // opAttr
-	parts []*part
-	off   int
-	rule  *slotRule
+	kind   opKind
+	text   string // opStatic: the text; opAttr: what precedes the value (` name="`)
+	lo, hi int    // where text is in the generator's buffer, until finish
+	quote  byte   // opAttr
+	parts  []*part
+	off    int
+	rule   *slotRule
 	// opAttr: counter the value's bytes add to, 0 when none.
 	paramCounter int
 	// opSection.
@@ -34,11 +35,14 @@ type op struct {
 
 // generator turns the tree into operations.
 type generator struct {
-	prog   []op
-	static []byte
+	prog []op
+	// text holds every piece of static output; operations refer to it by
+	// offsets until finish turns it into one string they share.
+	text    []byte
+	pending int // where the static text not yet in an operation starts
 }
 
-func (g *generator) write(s string) { g.static = append(g.static, s...) }
+func (g *generator) write(s string) { g.text = append(g.text, s...) }
 
 func (g *generator) emit(o op) {
 	g.flush()
@@ -47,10 +51,35 @@ func (g *generator) emit(o op) {
 
 // flush ends the static text collected so far.
 func (g *generator) flush() {
-	if len(g.static) > 0 {
-		g.prog = append(g.prog, op{kind: opStatic, text: string(g.static)})
-		g.static = g.static[:0]
+	if len(g.text) > g.pending {
+		g.prog = append(g.prog, op{kind: opStatic, lo: g.pending, hi: len(g.text)})
+		g.pending = len(g.text)
 	}
+}
+
+// prefix records s as the text an operation writes first.
+func (g *generator) prefix(o *op, s string) {
+	g.flush()
+	o.lo = len(g.text)
+	g.text = append(g.text, s...)
+	o.hi = len(g.text)
+	g.pending = o.hi
+}
+
+// finish ends generation and gives each operation its text.
+func (g *generator) finish() []op {
+	g.flush()
+	text := string(g.text)
+	var fix func([]op)
+	fix = func(prog []op) {
+		for i := range prog {
+			o := &prog[i]
+			o.text = text[o.lo:o.hi]
+			fix(o.body)
+		}
+	}
+	fix(g.prog)
+	return g.prog
 }
 
 // sub generates the operations of nodes into a list of their own.
@@ -84,11 +113,22 @@ func (g *generator) node(n xnode, inTag bool) {
 	case *xAttr:
 		q := string(n.quote)
 		if !n.val.dynamic() && n.paramCounter == 0 {
-			g.write(n.lead + n.name + "=" + q + n.raw + q)
+			g.write(n.lead)
+			g.write(n.name)
+			g.write("=")
+			g.write(q)
+			g.write(n.raw)
+			g.write(q)
 			return
 		}
-		g.emit(op{kind: opAttr, text: n.lead + n.name + "=" + q, quote: n.quote, parts: n.val.parts,
-			off: n.val.off, rule: n.rule, paramCounter: n.paramCounter})
+		o := op{kind: opAttr, quote: n.quote, parts: n.val.parts, off: n.val.off, rule: n.rule, paramCounter: n.paramCounter}
+		g.prefix(&o, n.lead)
+		g.write(n.name)
+		g.write("=")
+		g.write(q)
+		o.hi = len(g.text)
+		g.pending = o.hi
+		g.prog = append(g.prog, o)
 	case *xSection:
 		body := g.sub(func() { g.nodes(n.children, inTag) })
 		g.emit(op{kind: opSection, name: n.name, inverted: n.inverted, once: inTag, body: body, off: n.off})
@@ -103,9 +143,11 @@ func (g *generator) node(n xnode, inTag bool) {
 }
 
 func (g *generator) element(e *xElem) {
-	g.write("<" + e.name)
+	g.write("<")
+	g.write(e.name)
 	g.nodes(e.tagItems, true)
-	g.write(e.tagTail + ">")
+	g.write(e.tagTail)
+	g.write(">")
 	if e.empty {
 		return
 	}

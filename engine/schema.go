@@ -35,6 +35,11 @@ type schemaAttr struct {
 	Doc  string   `json:"doc"`
 
 	enumSet map[string]bool
+	// Set at load: the slot's name ("Tag@attr"), its key in rules.go
+	// ("Class@attr") and the rules found there.
+	slot, key string
+	rule      *attrRule
+	open      bool
 }
 
 type schemaClass struct {
@@ -115,6 +120,8 @@ func loadSchema(data []byte) (*schema, error) {
 			}
 			for a, attr := range c.Attrs {
 				c.attrNames = append(c.attrNames, a)
+				attr.slot, attr.key = c.Tag+"@"+a, cname+"@"+a
+				attr.rule, attr.open = rules.attrs[attr.key], openEnums[attr.key]
 				if len(attr.Enum) > 0 {
 					attr.enumSet = make(map[string]bool, len(attr.Enum))
 					for _, v := range attr.Enum {

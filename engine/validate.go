@@ -61,7 +61,8 @@ func (v *validator) element(e *xElem, cls *schemaClass) {
 		v.scopes = append(v.scopes, scope)
 	}
 	if !cls.anyAttrs {
-		v.attributes(e, cls, e.tagItems, map[string]string{}, "")
+		var seen []seenAttr
+		v.attributes(e, cls, e.tagItems, &seen, "")
 	}
 	hasContent := false
 	v.content(e, cls, e.children, &hasContent)
@@ -163,9 +164,9 @@ func (v *validator) static(rule *slotRule, val string, off int) {
 }
 
 // attributes checks the attributes of a start tag, including those inside
-// sections. seen maps each name to the section it appeared in ("" outside
-// any) to catch an attribute some branch writes twice.
-func (v *validator) attributes(e *xElem, cls *schemaClass, items []xnode, seen map[string]string, section string) {
+// sections. seen holds the attributes read so far, to catch an attribute
+// some branch writes twice.
+func (v *validator) attributes(e *xElem, cls *schemaClass, items []xnode, seen *[]seenAttr, section string) {
 	for _, it := range items {
 		switch it := it.(type) {
 		case *xSection:
@@ -175,7 +176,7 @@ func (v *validator) attributes(e *xElem, cls *schemaClass, items []xnode, seen m
 			}
 			v.attributes(e, cls, it.children, seen, key)
 		case *xAttr:
-			if prev, ok := seen[it.name]; ok {
+			if prev, ok := seenIn(*seen, it.name); ok {
 				if prev == "" && section == "" {
 					v.d.add(SeverityError, CodeParseFailure, it.off, fmt.Sprintf(
 						"attribute %s is written twice in <%s>; keep one", it.name, e.name))
@@ -185,10 +186,23 @@ func (v *validator) attributes(e *xElem, cls *schemaClass, items []xnode, seen m
 						it.name, e.name))
 				}
 			}
-			seen[it.name] = section
+			*seen = append(*seen, seenAttr{it.name, section})
 			v.attribute(e, cls, it, section != "")
 		}
 	}
+}
+
+// seenAttr is an attribute already read in a start tag, with the section
+// it sits in ("" outside any). Tags have few attributes: a slice is enough.
+type seenAttr struct{ name, section string }
+
+func seenIn(seen []seenAttr, name string) (string, bool) {
+	for i := len(seen) - 1; i >= 0; i-- {
+		if seen[i].name == name {
+			return seen[i].section, true
+		}
+	}
+	return "", false
 }
 
 // exclusive reports whether two sections can never both render: the same
@@ -216,8 +230,7 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 		v.d.add(SeverityWarning, CodeSchema, a.off, msg)
 		return
 	}
-	key := cls.Class + "@" + a.name
-	rule := &slotRule{slot: e.name + "@" + a.name, key: key, schema: sa, attr: rules.attrs[key], open: openEnums[key]}
+	rule := slotRule{slot: sa.slot, key: sa.key, schema: sa, attr: sa.rule, open: sa.open}
 	if cls.Class == "Dial" && a.name == "callerId" && holds(e, "Sip") {
 		rule.sipCallerID = true
 	}
@@ -232,7 +245,7 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 		}
 	}
 	if !a.val.dynamic() {
-		v.static(rule, a.val.static(), a.val.off)
+		v.static(&rule, a.val.static(), a.val.off)
 		return
 	}
 	if sa.Type == typeURL {
@@ -243,7 +256,8 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 			"%s is at least %d bytes before any value is filled in; the limit is %d bytes", rule.slot, a.val.minLen(), rule.attr.maxBytes))
 	}
 	if rule.attr != nil || len(sa.Enum) > 0 || sa.Type != typeString {
-		a.rule = rule
+		kept := rule
+		a.rule = &kept
 	}
 }
 

@@ -1,5 +1,4 @@
-// Command twimlbin checks and renders TwiML Bin templates; it will also serve
-// them.
+// Command twimlbin checks, renders and serves TwiML Bin templates.
 //
 // Each subcommand lives in its own file with its own flag set. Every
 // subcommand exits 0 on success, 1 when a template is invalid or fails to
@@ -47,8 +46,9 @@ func commands() []command {
 	return []command{
 		{"lint", "check templates and report their diagnostics", runLint},
 		{"render", "render a template with parameters given as NAME=VALUE", runRender},
-		// serve, the HTTP server for bins, the JSON API and the web form,
-		// goes here (serve.go) once api/ and web/ exist.
+		{"serve", "serve the bins, the JSON API and the web form", runServe},
+		{"account", "create an account in a database file", runAccount},
+		{"backup", "write a consistent copy of the database to a file", runBackup},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
 	}

@@ -1,0 +1,411 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Page sizes of GET /api/v1/bins.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+)
+
+// maxFriendlyName is the longest friendly_name, in characters, as Twilio's.
+const maxFriendlyName = 64
+
+// binResource is a bin as the API shows it.
+type binResource struct {
+	SID              string             `json:"sid"`
+	AccountSID       string             `json:"account_sid"`
+	FriendlyName     string             `json:"friendly_name"`
+	Template         string             `json:"template"`
+	URL              string             `json:"url"`
+	Revision         int                `json:"revision"`
+	RenderPolicy     string             `json:"render_policy"`
+	DateCreated      time.Time          `json:"date_created"`
+	DateUpdated      time.Time          `json:"date_updated"`
+	DateLastAccessed *time.Time         `json:"date_last_accessed"`
+	NumRequests      int64              `json:"num_requests"`
+	Warnings         engine.Diagnostics `json:"warnings"`
+	Links            map[string]string  `json:"links"`
+}
+
+// binRequest is the body of a create or an update; a field left out keeps
+// its value (its default, on create).
+type binRequest struct {
+	FriendlyName *string `json:"friendly_name"`
+	Template     *string `json:"template"`
+	RenderPolicy *string `json:"render_policy"`
+}
+
+// binList is the answer of GET /api/v1/bins.
+type binList struct {
+	Bins []binResource `json:"bins"`
+	Meta pageMeta      `json:"meta"`
+}
+
+type pageMeta struct {
+	PageSize    int     `json:"page_size"`
+	NextPageURI *string `json:"next_page_uri"`
+}
+
+// createBin answers POST /api/v1/bins.
+func (s *Server) createBin(c echo.Context) error {
+	var req binRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Template == nil {
+		return errInvalidParameter("template is required.")
+	}
+	in := store.BinInput{Template: *req.Template, RenderPolicy: engine.Lenient.String()}
+	if req.FriendlyName != nil {
+		in.FriendlyName = *req.FriendlyName
+	}
+	if req.RenderPolicy != nil {
+		in.RenderPolicy = *req.RenderPolicy
+	}
+	tmpl, err := checkBin(req, in)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	bin, err := s.db.CreateBin(accountOf(c).SID, in)
+	s.metrics.observeStore(opWriteBin, start)
+	if err != nil {
+		return err
+	}
+	s.cache.put(bin, tmpl)
+	c.Response().Header().Set(echo.HeaderLocation, s.baseURL(c)+"/api/v1/bins/"+bin.SID)
+	return s.respondBin(c, http.StatusCreated, bin, tmpl)
+}
+
+// checkBin validates what a create or update would save and compiles the
+// template. The friendly name is checked only when the request sets it, so
+// that a bin named under older rules can still be updated.
+func checkBin(req binRequest, in store.BinInput) (*engine.Template, error) {
+	if err := checkText("friendly_name", req.FriendlyName, maxFriendlyName); err != nil {
+		return nil, err
+	}
+	if _, err := parsePolicy(in.RenderPolicy); err != nil {
+		return nil, err
+	}
+	if len(in.Template) > MaxTemplateBytes {
+		return nil, errTemplateTooLarge(len(in.Template))
+	}
+	return engine.Compile(in.Template)
+}
+
+func errTemplateTooLarge(n int) *Error {
+	e := newError(http.StatusUnprocessableEntity, codeTemplateTooLarge,
+		fmt.Sprintf("The template is %d bytes; the limit is %d bytes (Twilio accepts at most 64 kB of TwiML).", n, MaxTemplateBytes))
+	e.Diagnostics = engine.Diagnostics{tooLargeDiagnostic(n)}
+	return e
+}
+
+func tooLargeDiagnostic(n int) engine.Diagnostic {
+	return engine.Diagnostic{
+		Severity: engine.SeverityError, Code: engine.CodeTemplateTooLarge, Line: 1, Column: 1,
+		Message: fmt.Sprintf("the template is %d bytes; the limit is %d bytes", n, MaxTemplateBytes),
+	}
+}
+
+// listBins answers GET /api/v1/bins.
+func (s *Server) listBins(c echo.Context) error {
+	size := defaultPageSize
+	if v := c.QueryParam("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return errInvalidParameter(fmt.Sprintf("page_size must be a number from 1 to %d.", maxPageSize))
+		}
+		size = n
+	}
+	start := time.Now()
+	page, err := s.db.ListBins(accountOf(c).SID, size, c.QueryParam("page_token"))
+	s.metrics.observeStore(opReadBin, start)
+	if err != nil {
+		return err
+	}
+	out := binList{Bins: make([]binResource, 0, len(page.Bins)), Meta: pageMeta{PageSize: size}}
+	for _, b := range page.Bins {
+		out.Bins = append(out.Bins, s.binResource(c, b, s.warnings(b)))
+	}
+	if page.Next != "" {
+		next := "/api/v1/bins?" + url.Values{"page_size": {strconv.Itoa(size)}, "page_token": {page.Next}}.Encode()
+		out.Meta.NextPageURI = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// fetchBin answers GET /api/v1/bins/{sid}.
+func (s *Server) fetchBin(c echo.Context) error {
+	bin, err := s.readBin(c)
+	if err != nil {
+		return err
+	}
+	setETag(c, bin.Revision)
+	return c.JSON(http.StatusOK, s.binResource(c, bin, s.warnings(bin)))
+}
+
+// updateBin answers POST and PATCH /api/v1/bins/{sid}. The fields the body
+// leaves out keep their values. With If-Match, the update applies only to
+// that revision; without, it applies to whatever is current, and a
+// concurrent update is retried rather than lost.
+func (s *Server) updateBin(c echo.Context) error {
+	ifRev, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	var req binRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.readBin(c)
+		if err != nil {
+			return err
+		}
+		if ifRev != 0 && cur.Revision != ifRev {
+			return errPrecondition
+		}
+		in := store.BinInput{FriendlyName: cur.FriendlyName, Template: cur.Template, RenderPolicy: cur.RenderPolicy}
+		if req.FriendlyName != nil {
+			in.FriendlyName = *req.FriendlyName
+		}
+		if req.Template != nil {
+			in.Template = *req.Template
+		}
+		if req.RenderPolicy != nil {
+			in.RenderPolicy = *req.RenderPolicy
+		}
+		if in == (store.BinInput{FriendlyName: cur.FriendlyName, Template: cur.Template, RenderPolicy: cur.RenderPolicy}) {
+			// Nothing changes: no new revision.
+			setETag(c, cur.Revision)
+			return c.JSON(http.StatusOK, s.binResource(c, cur, s.warnings(cur)))
+		}
+		tmpl, err := checkBin(req, in)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		bin, err := s.db.UpdateBin(cur.AccountSID, cur.SID, cur.Revision, in)
+		s.metrics.observeStore(opWriteBin, start)
+		if errors.Is(err, store.ErrConflict) && ifRev == 0 && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.cache.put(bin, tmpl)
+		return s.respondBin(c, http.StatusOK, bin, tmpl)
+	}
+}
+
+// deleteBin answers DELETE /api/v1/bins/{sid}.
+func (s *Server) deleteBin(c echo.Context) error {
+	sid := c.Param("sid")
+	if !validSID(sid, "EH") {
+		return errNotFound
+	}
+	ifRev, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = s.db.DeleteBin(accountOf(c).SID, sid, ifRev)
+	s.metrics.observeStore(opWriteBin, start)
+	if err != nil {
+		return err
+	}
+	s.cache.remove(sid)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// usage is the answer of GET /api/v1/bins/{sid}/usage.
+type usage struct {
+	SID              string     `json:"sid"`
+	NumRequests      int64      `json:"num_requests"`
+	DateLastAccessed *time.Time `json:"date_last_accessed"`
+}
+
+// fetchUsage answers GET /api/v1/bins/{sid}/usage.
+func (s *Server) fetchUsage(c echo.Context) error {
+	bin, err := s.readBin(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, usage{SID: bin.SID, NumRequests: bin.NumRequests, DateLastAccessed: optionalTime(bin.DateLastAccessed)})
+}
+
+// event is an entry of a bin's event log as the API shows it.
+type event struct {
+	Date     time.Time `json:"date"`
+	Severity string    `json:"severity"`
+	Code     string    `json:"code"`
+	Message  string    `json:"message"`
+	Slot     string    `json:"slot,omitempty"`
+	Line     int       `json:"line,omitempty"`
+	Column   int       `json:"column,omitempty"`
+}
+
+type eventList struct {
+	Events []event `json:"events"`
+}
+
+// maxEvents bounds GET /api/v1/bins/{sid}/events?limit=.
+const maxEvents = 1000
+
+// listEvents answers GET /api/v1/bins/{sid}/events, newest first.
+func (s *Server) listEvents(c echo.Context) error {
+	sid := c.Param("sid")
+	if !validSID(sid, "EH") {
+		return errNotFound
+	}
+	limit := 0
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxEvents {
+			return errInvalidParameter(fmt.Sprintf("limit must be a number from 1 to %d.", maxEvents))
+		}
+		limit = n
+	}
+	start := time.Now()
+	events, err := s.db.Events(accountOf(c).SID, sid, limit)
+	s.metrics.observeStore(opReadBin, start)
+	if err != nil {
+		return err
+	}
+	out := eventList{Events: make([]event, 0, len(events))}
+	for _, e := range events {
+		out.Events = append(out.Events, event{
+			Date: e.Time.UTC(), Severity: e.Severity, Code: e.Code, Message: e.Message,
+			Slot: e.Slot, Line: e.Line, Column: e.Column,
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// readBin reads the bin named by the path for the authenticated account.
+func (s *Server) readBin(c echo.Context) (store.Bin, error) {
+	sid := c.Param("sid")
+	if !validSID(sid, "EH") {
+		return store.Bin{}, errNotFound
+	}
+	start := time.Now()
+	bin, err := s.db.Bin(accountOf(c).SID, sid)
+	s.metrics.observeStore(opReadBin, start)
+	return bin, err
+}
+
+// warnings returns the compile-time warnings of a bin's template. A
+// template that no longer compiles (saved under an older engine) shows its
+// diagnostics instead.
+func (s *Server) warnings(b store.Bin) engine.Diagnostics {
+	e, err := s.cache.peek(b)
+	if err != nil {
+		var compErr *engine.CompileError
+		if errors.As(err, &compErr) {
+			return compErr.Diagnostics
+		}
+		return nil
+	}
+	return e.tmpl.Warnings()
+}
+
+func (s *Server) respondBin(c echo.Context, status int, b store.Bin, t *engine.Template) error {
+	setETag(c, b.Revision)
+	return c.JSON(status, s.binResource(c, b, t.Warnings()))
+}
+
+func (s *Server) binResource(c echo.Context, b store.Bin, warnings engine.Diagnostics) binResource {
+	if warnings == nil {
+		warnings = engine.Diagnostics{}
+	}
+	self := "/api/v1/bins/" + b.SID
+	return binResource{
+		SID:              b.SID,
+		AccountSID:       b.AccountSID,
+		FriendlyName:     b.FriendlyName,
+		Template:         b.Template,
+		URL:              s.baseURL(c) + "/twiml/" + b.SID,
+		Revision:         b.Revision,
+		RenderPolicy:     b.RenderPolicy,
+		DateCreated:      b.DateCreated.UTC(),
+		DateUpdated:      b.DateUpdated.UTC(),
+		DateLastAccessed: optionalTime(b.DateLastAccessed),
+		NumRequests:      b.NumRequests,
+		Warnings:         warnings,
+		Links: map[string]string{
+			"self":      self,
+			"revisions": self + "/revisions",
+			"events":    self + "/events",
+			"usage":     self + "/usage",
+			"preview":   self + "/preview",
+		},
+	}
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// baseURL is the public base URL: Config.PublicURL, else the request's
+// scheme and host.
+func (s *Server) baseURL(c echo.Context) string {
+	if s.base != "" {
+		return s.base
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+// setETag sets the ETag of a bin at a revision: the revision, quoted.
+func setETag(c echo.Context, revision int) {
+	c.Response().Header().Set("ETag", `"`+strconv.Itoa(revision)+`"`)
+}
+
+// ifMatch reads If-Match: the revision it names, or 0 when it is absent or
+// "*" (any revision).
+func ifMatch(c echo.Context) (int, error) {
+	v := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	v = strings.TrimPrefix(v, "W/")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	rev, err := strconv.Atoi(v)
+	if err != nil || rev < 1 {
+		return 0, newError(http.StatusBadRequest, codeBadIfMatch,
+			`If-Match must be the ETag of a bin, such as "3".`)
+	}
+	return rev, nil
+}
+
+// validSID reports whether sid is prefix followed by 32 lowercase hex
+// digits, so that malformed SIDs never reach the store.
+func validSID(sid, prefix string) bool {
+	if len(sid) != 34 || sid[:2] != prefix {
+		return false
+	}
+	for i := 2; i < len(sid); i++ {
+		if b := sid[i]; (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,42 @@
+// Package api serves twimlbin over HTTP with echo: the bin URL that Twilio
+// requests (/twiml/{sid}), the JSON management API under /api/v1, and the
+// operational endpoints /healthz, /readyz and /metrics. It calls the engine
+// to compile and render templates and the store to keep them; it holds no
+// storage code of its own.
+//
+// Every route is listed in one function, Server.routes; handlers are grouped
+// per resource (bin.go, revision.go, account.go, backup.go, twiml.go); every
+// error goes through one echo HTTPErrorHandler (errors.go), which answers
+// with the JSON shape {code, message, more_info, status} documented in
+// openapi.json. The OpenAPI document is the reference for clients: its
+// descriptions state the decisions below, and a test keeps it and the route
+// table in step.
+//
+// Decisions, in short:
+//
+//   - The bin URL reads parameters from the query string and, for a
+//     form-encoded POST, from the body. A name present in both takes the body's
+//     values: Twilio posts its own parameters (From, CallSid…) in the body, and
+//     a query string someone else wrote must not override them.
+//   - Compiled templates are cached in memory by bin SID and revision. Each
+//     request reads the bin's record from the store (a read transaction, no
+//     write), so an update made by any writer of the database (this API, the
+//     web form) is visible to the very next request, and only the parse is
+//     saved. The cache is bounded (Config.CacheSize); a full cache drops an
+//     entry at random.
+//   - A render that fails under the strict policy answers 500, so that Twilio
+//     uses the number's fallback URL; the body says only that the bin could
+//     not be rendered. Under the lenient policy the repaired TwiML answers 200.
+//     Every render diagnostic, warnings included, goes to the bin's event log.
+//   - When the bin's account holds a Twilio auth token, a request without a
+//     valid X-Twilio-Signature is refused with 403 before anything of the bin
+//     is read (signature.go).
+//   - A backup holds every account's data, so it is given only to the
+//     accounts listed in Config.BackupAccounts, or to the only account of a
+//     database that has one (whose backup holds nothing but its own data).
+//   - Templates are limited to 64 KiB (MaxTemplateBytes) at the API, Twilio's
+//     limit on a TwiML response, although the engine accepts more.
+//
+// A Server is safe for concurrent use. It owns no goroutines: the caller
+// runs the HTTP server (timeouts, graceful shutdown) and closes the store.
+package api

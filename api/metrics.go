@@ -1,0 +1,176 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Outcomes of a bin URL request, the label of twimlbin_bin_requests_total
+// and twimlbin_render_duration_seconds.
+const (
+	outcomeOK        = "ok"        // rendered, no diagnostics
+	outcomeWarning   = "warning"   // rendered with warnings (lenient repairs)
+	outcomeFailed    = "failed"    // render failed: 500, Twilio's fallback
+	outcomeForbidden = "forbidden" // signature missing or wrong
+	outcomeNotFound  = "not_found" // no such bin
+)
+
+// Store operations timed by twimlbin_store_duration_seconds.
+const (
+	opAuthenticate = iota
+	opBinBySID
+	opTwilioToken
+	opReadBin // Bin, ListBins, Revisions, Revision, Events
+	opReadAccount
+	opWriteBin // CreateBin, UpdateBin, DeleteBin, RestoreRevision
+	opWriteAccount
+	opBackup
+	numOps
+)
+
+var opNames = [numOps]string{
+	opAuthenticate: "authenticate",
+	opBinBySID:     "bin_by_sid",
+	opTwilioToken:  "twilio_auth_token",
+	opReadBin:      "read_bin",
+	opReadAccount:  "read_account",
+	opWriteBin:     "write_bin",
+	opWriteAccount: "write_account",
+	opBackup:       "backup",
+}
+
+// metrics are the server's Prometheus collectors, in a registry of its own
+// (no package-level state).
+type metrics struct {
+	reg          *prometheus.Registry
+	handler      http.Handler // serves reg
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	binRequests  map[string]prometheus.Counter
+	renderTime   map[string]prometheus.Observer
+	cacheHits    prometheus.Counter
+	cacheMisses  prometheus.Counter
+	storeTime    [numOps]prometheus.Observer
+	routes       map[string]bool
+}
+
+func newMetrics(db *store.DB) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twimlbin_http_requests_total",
+			Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "twimlbin_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		routes: map[string]bool{},
+	}
+	binRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "twimlbin_bin_requests_total",
+		Help: "Requests to bin URLs by outcome: ok, warning (rendered with lenient repairs), failed (500 under the strict policy), forbidden (bad signature), not_found.",
+	}, []string{"outcome"})
+	renderTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "twimlbin_render_duration_seconds",
+		Help:    "Time to render a bin's template, by outcome (ok, warning, failed).",
+		Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01},
+	}, []string{"outcome"})
+	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "twimlbin_template_cache_requests_total",
+		Help: "Lookups of compiled templates by result: hit, or miss (the template was compiled).",
+	}, []string{"result"})
+	storeTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "twimlbin_store_duration_seconds",
+		Help:    "Time of calls into the store, by operation.",
+		Buckets: []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
+	}, []string{"op"})
+
+	m.binRequests = map[string]prometheus.Counter{}
+	for _, o := range []string{outcomeOK, outcomeWarning, outcomeFailed, outcomeForbidden, outcomeNotFound} {
+		m.binRequests[o] = binRequests.WithLabelValues(o)
+	}
+	m.renderTime = map[string]prometheus.Observer{}
+	for _, o := range []string{outcomeOK, outcomeWarning, outcomeFailed} {
+		m.renderTime[o] = renderTime.WithLabelValues(o)
+	}
+	m.cacheHits = cache.WithLabelValues("hit")
+	m.cacheMisses = cache.WithLabelValues("miss")
+	for op, name := range opNames {
+		m.storeTime[op] = storeTime.WithLabelValues(name)
+	}
+	m.reg.MustRegister(
+		m.httpRequests, m.httpDuration, binRequests, renderTime, cache, storeTime,
+		storeCollector{db},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// storeCollector reports the store's figures at each scrape.
+type storeCollector struct{ db *store.DB }
+
+var (
+	descAccounts    = prometheus.NewDesc("twimlbin_accounts", "Accounts in the database.", nil, nil)
+	descBins        = prometheus.NewDesc("twimlbin_bins", "Bins in the database.", nil, nil)
+	descPending     = prometheus.NewDesc("twimlbin_store_pending_bins", "Bins with usage counters or events waiting for the next flush.", nil, nil)
+	descFlushErrors = prometheus.NewDesc("twimlbin_store_flush_errors_total", "Background flushes of usage counters that failed.", nil, nil)
+	descFileSize    = prometheus.NewDesc("twimlbin_store_size_bytes", "Size of the data in the database file.", nil, nil)
+)
+
+func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descAccounts
+	ch <- descBins
+	ch <- descPending
+	ch <- descFlushErrors
+	ch <- descFileSize
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(descAccounts, prometheus.GaugeValue, float64(st.Accounts))
+	ch <- prometheus.MustNewConstMetric(descBins, prometheus.GaugeValue, float64(st.Bins))
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.PendingBins))
+	ch <- prometheus.MustNewConstMetric(descFlushErrors, prometheus.CounterValue, float64(st.FlushErrors))
+	ch <- prometheus.MustNewConstMetric(descFileSize, prometheus.GaugeValue, float64(st.FileSize))
+}
+
+// addRoutes records the route templates, so that observeHTTP labels
+// requests that match none as "unmatched" rather than by their raw path.
+func (m *metrics) addRoutes(routes []*echo.Route) {
+	for _, r := range routes {
+		m.routes[r.Path] = true
+	}
+}
+
+func (m *metrics) knownRoute(path string) bool { return m.routes[path] }
+
+func (m *metrics) observeHTTP(route, method string, status int, d time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut, http.MethodHead, http.MethodOptions:
+	default:
+		method = "other"
+	}
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *metrics) observeStore(op int, start time.Time) {
+	m.storeTime[op].Observe(time.Since(start).Seconds())
+}
+
+// serveMetrics answers /metrics in Prometheus' text format.
+func (s *Server) serveMetrics(c echo.Context) error {
+	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}

@@ -1,0 +1,65 @@
+package api
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestBinParams(t *testing.T) {
+	vars := newVarSet([]string{"From", "name", "Digits", "a b", "é"})
+	tests := []struct {
+		name        string
+		query, body string
+		want        map[string][]string
+	}{
+		{"query only", "name=Ada&other=x", "", map[string][]string{"name": {"Ada"}}},
+		{"body only", "", "From=%2B15551234567&CallSid=CA1", map[string][]string{"From": {"+15551234567"}}},
+		{"body wins", "name=Query&From=%2B1", "name=Body", map[string][]string{"name": {"Body"}, "From": {"+1"}}},
+		{"lists", "Digits=1&Digits=2", "", map[string][]string{"Digits": {"1", "2"}}},
+		{"body list replaces query list", "Digits=1&Digits=2", "Digits=3", map[string][]string{"Digits": {"3"}}},
+		{"brackets", "Digits[]=1&Digits[]=2", "", map[string][]string{"Digits[]": {"1", "2"}}},
+		{"escaped names", "a+b=1&%C3%A9=2&n%61me=3", "", map[string][]string{"a b": {"1"}, "é": {"2"}, "name": {"3"}}},
+		{"plus and escapes in values", "name=a+b%26c%3Dd", "", map[string][]string{"name": {"a b&c=d"}}},
+		{"no value", "name&From=", "", map[string][]string{"name": {""}, "From": {""}}},
+		{"empty pairs", "&&name=x&&", "", map[string][]string{"name": {"x"}}},
+		{"bad escape skipped", "name=%zz&From=1", "", map[string][]string{"From": {"1"}}},
+		{"semicolon skipped", "name;x=1&From=2&name=a;b", "", map[string][]string{"From": {"2"}}},
+		{"nothing", "", "", map[string][]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := vars.binParams(tt.query, nil, tt.body); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A parsed form (signature checked) gives the same.
+	form, _ := url.ParseQuery("name=Body&CallSid=CA1")
+	if got, want := vars.binParams("name=Query", form, ""), map[string][]string{"name": {"Body"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed form: got %v, want %v", got, want)
+	}
+}
+
+// FuzzAddParams: for the names a template reads, addParams decodes what
+// url.ParseQuery decodes.
+func FuzzAddParams(f *testing.F) {
+	for _, seed := range []string{"a=1&b=2", "a=%41&a=+", "a%3D=1", "a;b=1&a=2", "&&a", "%zz=1&a=%z"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, _ := url.ParseQuery(raw)
+		vars := varSet{}
+		for name := range want {
+			vars[name] = struct{}{}
+		}
+		got := map[string][]string{}
+		vars.addParams(got, raw)
+		if len(want) == 0 && len(got) == 0 {
+			return
+		}
+		if !reflect.DeepEqual(got, map[string][]string(want)) {
+			t.Errorf("addParams(%q) = %v, url.ParseQuery = %v", raw, got, want)
+		}
+	})
+}

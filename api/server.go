@@ -1,0 +1,163 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is 0.
+	DefaultMaxBodyBytes = 256 << 10
+	// DefaultCacheSize bounds the compiled-template cache when
+	// Config.CacheSize is 0.
+	DefaultCacheSize = 10000
+	// MaxTemplateBytes is the largest template the API saves: Twilio's limit
+	// on a TwiML response (64 kB), which the engine's own bound exceeds.
+	MaxTemplateBytes = 64 << 10
+)
+
+// Config is what the server needs to know that the request does not say.
+type Config struct {
+	// PublicURL is the base URL that Twilio and clients use to reach the
+	// server, such as "https://bins.example.com" (a path is allowed; no query).
+	// It makes the bins' url fields and the URL that request signatures are
+	// checked against. Empty: both come from each request's scheme and Host,
+	// which is wrong behind a proxy that rewrites them.
+	PublicURL string
+	// OpenSignup lets anyone create an account with POST /api/v1/accounts.
+	OpenSignup bool
+	// MaxBodyBytes bounds every request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// BackupAccounts lists the account SIDs that may download a backup of the
+	// whole database. When empty, only the account of a database holding a
+	// single account may.
+	BackupAccounts []string
+	// CacheSize bounds the number of compiled templates kept in memory; 0
+	// means DefaultCacheSize.
+	CacheSize int
+	// StaticBody, when not nil, adds GET and POST /static, answering these
+	// bytes as the bin URL answers TwiML (same headers, same middleware) with
+	// no store or template work: the baseline of load benchmarks.
+	StaticBody []byte
+}
+
+// Server is the HTTP API. Make one with New; it is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	base     string // cfg.PublicURL without its trailing slash
+	db       *store.DB
+	logger   *slog.Logger
+	echo     *echo.Echo
+	cache    *templateCache
+	metrics  *metrics
+	draining atomic.Bool
+}
+
+// New makes a server over db. It returns an error when cfg.PublicURL is not
+// an absolute http or https URL.
+func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	base, err := publicBase(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		base:    base,
+		db:      db,
+		logger:  logger,
+		echo:    echo.New(),
+		metrics: newMetrics(db),
+	}
+	s.cache = newTemplateCache(cfg.CacheSize, s.metrics)
+	s.echo.HideBanner = true
+	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(s.middleware()...)
+	s.routes()
+	s.metrics.addRoutes(s.echo.Routes())
+	return s, nil
+}
+
+func publicBase(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("api: public URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("api: public URL %q: want an absolute http or https URL with no query", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Drain makes /readyz answer 503 from now on, so that a load balancer stops
+// sending requests before a graceful shutdown. Requests are still served.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// routes lists every route of the server.
+func (s *Server) routes() {
+	e := s.echo
+	auth := s.authenticate
+
+	// The bin URL, which Twilio requests.
+	e.GET("/twiml/:sid", s.serveBin)
+	e.POST("/twiml/:sid", s.serveBin)
+
+	// Operations.
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.serveMetrics)
+
+	// The management API. Only the document and signup are open.
+	e.GET("/api/v1/openapi.json", s.openAPI)
+	e.POST("/api/v1/accounts", s.signup)
+
+	e.GET("/api/v1/account", s.fetchAccount, auth)
+	e.POST("/api/v1/account", s.updateAccount, auth)
+	e.POST("/api/v1/account/auth-token", s.rotateAuthToken, auth)
+	e.GET("/api/v1/backup", s.backup, auth)
+
+	e.POST("/api/v1/bins", s.createBin, auth)
+	e.GET("/api/v1/bins", s.listBins, auth)
+	e.GET("/api/v1/bins/:sid", s.fetchBin, auth)
+	e.POST("/api/v1/bins/:sid", s.updateBin, auth)
+	e.PATCH("/api/v1/bins/:sid", s.updateBin, auth)
+	e.DELETE("/api/v1/bins/:sid", s.deleteBin, auth)
+	e.POST("/api/v1/bins/:sid/preview", s.previewBin, auth)
+	e.GET("/api/v1/bins/:sid/events", s.listEvents, auth)
+	e.GET("/api/v1/bins/:sid/usage", s.fetchUsage, auth)
+
+	e.GET("/api/v1/bins/:sid/revisions", s.listRevisions, auth)
+	e.GET("/api/v1/bins/:sid/revisions/:rev", s.fetchRevision, auth)
+	e.POST("/api/v1/bins/:sid/revisions/:rev/restore", s.restoreRevision, auth)
+
+	e.POST("/api/v1/preview", s.previewDraft, auth)
+	e.POST("/api/v1/validate", s.validate, auth)
+
+	if s.cfg.StaticBody != nil {
+		e.GET("/static", s.serveStatic)
+		e.POST("/static", s.serveStatic)
+	}
+}

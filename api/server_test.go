@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+func TestErrorShapes(t *testing.T) {
+	e := newEnv(t, Config{MaxBodyBytes: 1 << 10})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+
+	e.fail(req{method: "GET", path: "/nowhere"}, 404, codeNotFound)
+	e.fail(req{method: "GET", path: "/api/v1/nowhere", user: &u}, 404, codeNotFound)
+	e.fail(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/nowhere", user: &u}, 404, codeNotFound)
+
+	for _, r := range []req{
+		{method: "PUT", path: "/api/v1/bins/" + b.SID, user: &u},
+		{method: "DELETE", path: "/api/v1/bins", user: &u},
+		{method: "PUT", path: "/twiml/" + b.SID},
+		{method: "DELETE", path: "/twiml/" + b.SID},
+		{method: "POST", path: "/healthz"},
+		{method: "GET", path: "/api/v1/validate", user: &u},
+		{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/1/restore", user: &u},
+	} {
+		rec := e.do(r)
+		checkError(t, r.method+" "+r.path, rec, 405, codeMethodNotAllowed)
+		if rec.Header().Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without Allow", r.method, r.path)
+		}
+	}
+
+	// 413, by Content-Length and by reading (chunked, no length).
+	big := `{"template": "` + strings.Repeat("a", 2<<10) + `"}`
+	e.fail(req{method: "POST", path: "/api/v1/bins", user: &u, body: big, contentType: "application/json"}, 413, codeBodyTooLarge)
+	hr := httptest.NewRequest("POST", "/api/v1/bins", strings.NewReader(big))
+	hr.ContentLength = -1
+	hr.Header.Set("Content-Type", "application/json")
+	hr.SetBasicAuth(u.sid, u.token)
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, hr)
+	checkError(t, "chunked", rec, 413, codeBodyTooLarge)
+	e.fail(req{method: "POST", path: "/twiml/" + b.SID, body: "name=" + strings.Repeat("a", 2<<10), contentType: "application/x-www-form-urlencoded"}, 413, codeBodyTooLarge)
+
+	// Every response has a request ID; a sensible incoming one is kept.
+	rec = e.do(req{method: "GET", path: "/nowhere", header: http.Header{"X-Request-Id": {"abc-123"}}})
+	if got := rec.Header().Get("X-Request-Id"); got != "abc-123" {
+		t.Errorf("X-Request-Id %q", got)
+	}
+	rec = e.do(req{method: "GET", path: "/healthz", header: http.Header{"X-Request-Id": {"bad\x01id"}}})
+	if got := rec.Header().Get("X-Request-Id"); got == "" || got == "bad\x01id" {
+		t.Errorf("X-Request-Id %q", got)
+	}
+}
+
+func TestPanicRecovery(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Config{})
+	srv, err := New(Config{}, e.db, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.echo.GET("/panic", func(echo.Context) error { panic("secret detail") })
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/panic", nil))
+	checkError(t, "panic", rec, 500, codeInternal)
+	if strings.Contains(rec.Body.String(), "secret") {
+		t.Errorf("500 reveals the panic: %s", rec.Body)
+	}
+	if !strings.Contains(logs.String(), "secret detail") || !strings.Contains(logs.String(), rec.Header().Get("X-Request-Id")) {
+		t.Errorf("the panic is not logged with the request ID: %s", logs.String())
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Config{})
+	srv, err := New(Config{}, e.db, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/twiml/EH123?From=%2B15551234567", nil))
+	if strings.Contains(logs.String(), "555") {
+		t.Errorf("the access log has the query string: %s", logs.String())
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if line["msg"] != "request" || line["status"] != 404.0 || line["route"] != "/twiml/:sid" || line["path"] != "/twiml/EH123" ||
+		line["request_id"] != rec.Header().Get("X-Request-Id") {
+		t.Errorf("access log %v", line)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.ok(req{method: "GET", path: "/healthz"}, http.StatusOK, nil)
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, nil)
+	e.srv.Drain()
+	e.fail(req{method: "GET", path: "/readyz"}, 503, codeNotReady)
+	e.ok(req{method: "GET", path: "/healthz"}, http.StatusOK, nil)
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	e.ok(req{method: "GET", path: "/twiml/" + b.SID}, http.StatusOK, nil)
+	e.ok(req{method: "GET", path: "/twiml/" + b.SID}, http.StatusOK, nil)
+	e.do(req{method: "GET", path: "/twiml/EH123"})
+	e.do(req{method: "GET", path: "/some/random/path"})
+
+	body := e.ok(req{method: "GET", path: "/metrics"}, http.StatusOK, nil).Body.String()
+	for _, want := range []string{
+		`twimlbin_http_requests_total{code="200",method="GET",route="/twiml/:sid"} 2`,
+		`twimlbin_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`twimlbin_bin_requests_total{outcome="ok"} 2`,
+		`twimlbin_bin_requests_total{outcome="not_found"} 1`,
+		`twimlbin_render_duration_seconds_count{outcome="ok"} 2`,
+		`twimlbin_template_cache_requests_total{result="hit"} 2`,
+		`twimlbin_store_duration_seconds_count{op="bin_by_sid"} 2`,
+		`twimlbin_store_duration_seconds_count{op="write_bin"} 1`,
+		`twimlbin_bins 1`,
+		`twimlbin_accounts 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, "/some/random/path") {
+		t.Error("an unmatched path is a label")
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, bad := range []string{"bins.example.com", "ftp://x", "https://x/?a=1", "https:///path"} {
+		if _, err := New(Config{PublicURL: bad}, e.db, nil); err == nil {
+			t.Errorf("PublicURL %q accepted", bad)
+		}
+	}
+	srv, err := New(Config{PublicURL: "https://x.example/base/"}, e.db, nil)
+	if err != nil || srv.base != "https://x.example/base" || srv.cfg.MaxBodyBytes != DefaultMaxBodyBytes {
+		t.Errorf("New: %v %+v", err, srv)
+	}
+}
+
+// TestRestart closes the database and opens it again: everything saved is
+// there, and the counters too.
+func TestRestart(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "strict")
+	path := "/api/v1/bins/" + b.SID
+	e.ok(req{method: "POST", path: path, user: &u, json: map[string]any{"template": dialTemplate}}, http.StatusOK, nil)
+	e.ok(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": "Alice Ltd", "twilio_auth_token": "tok"}}, http.StatusOK, nil)
+	sig := http.Header{"X-Twilio-Signature": {TwilioSignature("tok", "http://example.com/twiml/"+b.SID+"?callerId=abc", nil)}}
+	e.do(req{method: "GET", path: "/twiml/" + b.SID + "?callerId=abc", header: sig}) // fails: an event
+	var before binResource
+	e.ok(req{method: "GET", path: path, user: &u}, http.StatusOK, &before)
+
+	e.restart()
+
+	var after binResource
+	e.ok(req{method: "GET", path: path, user: &u}, http.StatusOK, &after)
+	if after.Template != dialTemplate || after.Revision != 2 || after.RenderPolicy != "strict" || after.NumRequests != 1 ||
+		!after.DateCreated.Equal(before.DateCreated) || after.DateLastAccessed == nil {
+		t.Errorf("after restart %+v\nbefore %+v", after, before)
+	}
+	var revs revisionList
+	e.ok(req{method: "GET", path: path + "/revisions", user: &u}, http.StatusOK, &revs)
+	if len(revs.Revisions) != 2 {
+		t.Errorf("%d revisions", len(revs.Revisions))
+	}
+	var events eventList
+	e.ok(req{method: "GET", path: path + "/events", user: &u}, http.StatusOK, &events)
+	if len(events.Events) != 1 || events.Events[0].Code != "13214" {
+		t.Errorf("events %+v", events.Events)
+	}
+	var acct accountResource
+	e.ok(req{method: "GET", path: "/api/v1/account", user: &u}, http.StatusOK, &acct)
+	if acct.FriendlyName != "Alice Ltd" || !acct.TwilioAuthTokenSet {
+		t.Errorf("account %+v", acct)
+	}
+	// The signature is still required, and the bin still renders.
+	e.fail(req{method: "GET", path: "/twiml/" + b.SID}, 403, codeBadSignature)
+	sig = http.Header{"X-Twilio-Signature": {TwilioSignature("tok", "http://example.com/twiml/"+b.SID+"?to=%2B15551234567", nil)}}
+	rec := e.ok(req{method: "GET", path: "/twiml/" + b.SID + "?to=%2B15551234567", header: sig}, http.StatusOK, nil)
+	if !strings.Contains(rec.Body.String(), "<Number>+15551234567</Number>") {
+		t.Errorf("body %s", rec.Body)
+	}
+}

@@ -1,0 +1,195 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// xmlContentType is the Content-Type of TwiML responses.
+const xmlContentType = "text/xml; charset=utf-8"
+
+// renderBuffers recycles the buffers bins are rendered into.
+var renderBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+// serveBin answers GET and POST /twiml/{sid}, the URL Twilio requests: it
+// renders the bin's template with the request's parameters.
+//
+// Parameters come from the query string and, for a form-encoded POST, from
+// the body; a name in both takes the body's values. An unknown or malformed
+// SID is a 404. When the bin's account holds a Twilio auth token, a request
+// without its valid X-Twilio-Signature is a 403. A render that fails under
+// the strict policy is a 500, which makes Twilio use the fallback URL. Each
+// render diagnostic is written to the bin's event log and the request is
+// counted in the bin's usage, both buffered by the store: the request path
+// only reads the database.
+func (s *Server) serveBin(c echo.Context) error {
+	bin, err := s.servedBin(c.Param("sid"))
+	if err != nil {
+		return err
+	}
+	req := c.Request()
+	var body string
+	if req.Method == http.MethodPost && isForm(req.Header.Get(echo.HeaderContentType)) {
+		if body, err = readBody(req); err != nil {
+			return err
+		}
+	}
+	form, err := s.checkSignature(c, bin, body)
+	if err != nil {
+		return err
+	}
+	e, err := s.cache.get(bin)
+	if err != nil {
+		// Saved under an older engine, the template no longer compiles.
+		now := time.Now()
+		s.db.RecordRequest(bin.SID, now)
+		var compErr *engine.CompileError
+		if errors.As(err, &compErr) {
+			s.logEvents(bin.SID, now, compErr.Diagnostics.Errors())
+		}
+		s.metrics.binRequests[outcomeFailed].Inc()
+		return &Error{Status: errRenderFailed.Status, Code: errRenderFailed.Code, Message: errRenderFailed.Message, cause: err}
+	}
+
+	buf := renderBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 128<<10 {
+			renderBuffers.Put(buf)
+		}
+	}()
+	now := time.Now()
+	out, diags, err := e.tmpl.AppendRender((*buf)[:0], e.vars.binParams(req.URL.RawQuery, form, body), e.policy)
+	elapsed := time.Since(now)
+	*buf = out[:0]
+
+	s.db.RecordRequest(bin.SID, now)
+	s.logEvents(bin.SID, now, diags)
+	outcome := outcomeOK
+	switch {
+	case err != nil:
+		outcome = outcomeFailed
+	case len(diags) > 0:
+		outcome = outcomeWarning
+	}
+	s.metrics.binRequests[outcome].Inc()
+	s.metrics.renderTime[outcome].Observe(elapsed.Seconds())
+	if err != nil {
+		return errRenderFailed
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.Blob(http.StatusOK, xmlContentType, out)
+}
+
+// servedBin reads the bin a bin URL names; a malformed SID never reaches
+// the store, and every miss is the same 404.
+func (s *Server) servedBin(sid string) (store.Bin, error) {
+	if !validSID(sid, "EH") {
+		s.metrics.binRequests[outcomeNotFound].Inc()
+		return store.Bin{}, errNotFound
+	}
+	start := time.Now()
+	bin, err := s.db.BinBySID(sid)
+	s.metrics.observeStore(opBinBySID, start)
+	if errors.Is(err, store.ErrNotFound) {
+		s.metrics.binRequests[outcomeNotFound].Inc()
+		return store.Bin{}, errNotFound
+	}
+	return bin, err
+}
+
+// checkSignature refuses a request to a bin whose account holds a Twilio
+// auth token unless it carries the token's X-Twilio-Signature. It returns
+// the parsed form body, which the signature covers, when it had to parse it.
+func (s *Server) checkSignature(c echo.Context, bin store.Bin, body string) (url.Values, error) {
+	start := time.Now()
+	token, err := s.db.TwilioAuthToken(bin.AccountSID)
+	s.metrics.observeStore(opTwilioToken, start)
+	if err != nil || token == "" {
+		return nil, err
+	}
+	var form url.Values
+	if body != "" {
+		if form, err = url.ParseQuery(body); err != nil {
+			return nil, newError(http.StatusBadRequest, codeBadBody, "The form-encoded body is malformed.")
+		}
+	}
+	signedURL := s.requestURL(c)
+	if validSignature(token, c.Request().Header.Get("X-Twilio-Signature"), signedURL, form) {
+		return form, nil
+	}
+	s.metrics.binRequests[outcomeForbidden].Inc()
+	s.db.AddEvent(bin.SID, store.Event{
+		Time: time.Now(), Severity: engine.SeverityError.String(), Code: strconv.Itoa(codeBadSignature),
+		Message: "request refused with 403: X-Twilio-Signature is missing or not signed with the account's Twilio auth token for " + signedURL,
+	})
+	return nil, errBadSignature
+}
+
+// serveStatic answers /static with Config.StaticBody as serveBin answers
+// TwiML: the baseline of load benchmarks.
+func (s *Server) serveStatic(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.Blob(http.StatusOK, xmlContentType, s.cfg.StaticBody)
+}
+
+// logEvents writes render diagnostics to a bin's event log.
+func (s *Server) logEvents(sid string, at time.Time, diags engine.Diagnostics) {
+	for _, d := range diags {
+		s.db.AddEvent(sid, store.Event{
+			Time: at, Severity: d.Severity.String(), Code: string(d.Code), Message: d.Message,
+			Slot: d.Slot, Line: d.Line, Column: d.Column,
+		})
+	}
+}
+
+// isForm reports whether a Content-Type is form encoding.
+func isForm(contentType string) bool {
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mediaType), echo.MIMEApplicationForm)
+}
+
+// bodyBuffers recycles the buffers request bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads a request body.
+func readBody(req *http.Request) (string, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(req.Body); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return "", err
+		}
+		return "", newError(http.StatusBadRequest, codeBadBody, "The request body could not be read.")
+	}
+	return buf.String(), nil
+}
+
+// requestURL is the URL Twilio requested, for signatures: the public base
+// URL followed by the request's path and query as received.
+func (s *Server) requestURL(c echo.Context) string {
+	uri := c.Request().RequestURI
+	if uri == "" || !strings.HasPrefix(uri, "/") {
+		uri = c.Request().URL.RequestURI()
+	}
+	return s.baseURL(c) + uri
+}

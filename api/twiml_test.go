@@ -1,0 +1,286 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestBinURL(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	path := "/twiml/" + b.SID
+
+	tests := []struct {
+		name string
+		r    req
+		want string
+	}{
+		{"GET with query", req{method: "GET", path: path + "?name=Ada"}, "Hello Ada"},
+		{"GET without parameters", req{method: "GET", path: path}, "Hello "},
+		{"escaped", req{method: "GET", path: path + "?name=%3Cb%3E%26"}, "Hello &lt;b&gt;&amp;"},
+		{"POST form", req{method: "POST", path: path, form: url.Values{"name": {"Bea"}}}, "Hello Bea"},
+		{"POST query only", req{method: "POST", path: path + "?name=Cy"}, "Hello Cy"},
+		{"form wins over query", req{method: "POST", path: path + "?name=Query", form: url.Values{"name": {"Form"}}}, "Hello Form"},
+		{"query kept beside form", req{method: "POST", path: path + "?name=Query", form: url.Values{"other": {"x"}}}, "Hello Query"},
+		{"JSON body ignored", req{method: "POST", path: path + "?name=Q", body: `{"name":"J"}`, contentType: "application/json"}, "Hello Q"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			rec := e.ok(tt.r, http.StatusOK, nil)
+			if got := rec.Header().Get("Content-Type"); got != "text/xml; charset=utf-8" {
+				t.Errorf("Content-Type %q", got)
+			}
+			want := "<Response><Say>" + tt.want + "</Say></Response>"
+			if got := rec.Body.String(); got != want {
+				t.Errorf("body %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestBinURLNotFound(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	deleted := e.createBin(u, helloTemplate, "")
+	e.ok(req{method: "DELETE", path: "/api/v1/bins/" + deleted.SID, user: &u}, http.StatusNoContent, nil)
+
+	var bodies []string
+	for _, sid := range []string{
+		"EH" + strings.Repeat("0", 32),   // unknown
+		deleted.SID,                      // deleted
+		"EH123",                          // malformed
+		strings.ToUpper(b.SID),           // upper case
+		"AC" + b.SID[2:],                 // wrong prefix
+		b.SID + "0",                      // too long
+		"EH" + strings.Repeat("g", 32),   // not hex
+		url.PathEscape(b.SID[:33] + "/"), // an escaped slash
+	} {
+		for _, method := range []string{"GET", "POST"} {
+			rec := e.do(req{method: method, path: "/twiml/" + sid})
+			checkError(t, method+" "+sid, rec, 404, codeNotFound)
+			bodies = append(bodies, rec.Body.String())
+		}
+	}
+	for _, body := range bodies {
+		if body != bodies[0] {
+			t.Errorf("404 bodies differ:\n%s\n%s", body, bodies[0])
+		}
+	}
+	e.ok(req{method: "GET", path: "/twiml/" + b.SID}, http.StatusOK, nil)
+}
+
+func TestBinURLPolicy(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	long := strings.Repeat("x", 200)
+
+	lenient := e.createBin(u, paramTemplate, "lenient")
+	rec := e.ok(req{method: "GET", path: "/twiml/" + lenient.SID + "?crm=" + long}, http.StatusOK, nil)
+	if want := `value="` + long[:128] + `"`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("lenient: %s, want the value cut to 128 bytes", rec.Body)
+	}
+
+	strict := e.createBin(u, paramTemplate, "strict")
+	rec = e.do(req{method: "GET", path: "/twiml/" + strict.SID + "?crm=" + long})
+	got := checkError(t, "strict", rec, 500, codeRenderFailed)
+	for _, secret := range []string{"Parameter", "crm", "TB304", "alice", long[:20]} {
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Errorf("the failure reveals %q: %s", secret, rec.Body)
+		}
+	}
+	if len(got.Diagnostics) != 0 {
+		t.Errorf("diagnostics shown: %+v", got.Diagnostics)
+	}
+	// The same bin renders a value within the limit.
+	e.ok(req{method: "GET", path: "/twiml/" + strict.SID + "?crm=ok"}, http.StatusOK, nil)
+
+	// Both renders are in the event logs: a warning and an error.
+	for _, tt := range []struct {
+		sid, severity string
+	}{{lenient.SID, "warning"}, {strict.SID, "error"}} {
+		var events eventList
+		e.ok(req{method: "GET", path: "/api/v1/bins/" + tt.sid + "/events", user: &u}, http.StatusOK, &events)
+		if len(events.Events) != 1 || events.Events[0].Severity != tt.severity || events.Events[0].Code != "TB304" {
+			t.Errorf("events of the %s bin: %+v", tt.severity, events.Events)
+		}
+	}
+}
+
+// TestBinURLSeesUpdates: an update, a restore and a delete are visible to
+// the very next request.
+func TestBinURLSeesUpdates(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	path := "/twiml/" + b.SID + "?name=Ada"
+	body := func() string { return e.ok(req{method: "GET", path: path}, http.StatusOK, nil).Body.String() }
+
+	if got := body(); got != "<Response><Say>Hello Ada</Say></Response>" {
+		t.Fatalf("before: %s", got)
+	}
+	for i := range 5 {
+		tmpl := fmt.Sprintf("<Response><Say>Update %d {{name}}</Say></Response>", i)
+		e.ok(req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"template": tmpl}}, http.StatusOK, nil)
+		if got, want := body(), fmt.Sprintf("<Response><Say>Update %d Ada</Say></Response>", i); got != want {
+			t.Errorf("after update %d: %s, want %s", i, got, want)
+		}
+	}
+	e.ok(req{method: "POST", path: "/api/v1/bins/" + b.SID + "/revisions/1/restore", user: &u}, http.StatusOK, nil)
+	if got := body(); got != "<Response><Say>Hello Ada</Say></Response>" {
+		t.Errorf("after restore: %s", got)
+	}
+	// A write that bypasses the API (the web form writes through the store).
+	if _, err := e.db.UpdateBin(u.sid, b.SID, 0, storeInput("direct", "<Response><Say>Direct</Say></Response>", "lenient")); err != nil {
+		t.Fatal(err)
+	}
+	if got := body(); got != "<Response><Say>Direct</Say></Response>" {
+		t.Errorf("after a direct store update: %s", got)
+	}
+	e.ok(req{method: "DELETE", path: "/api/v1/bins/" + b.SID, user: &u}, http.StatusNoContent, nil)
+	e.fail(req{method: "GET", path: path}, 404, codeNotFound)
+}
+
+func TestBinURLSignature(t *testing.T) {
+	const twilioToken = "0123456789abcdef0123456789abcdef"
+	e := newEnv(t, Config{PublicURL: "https://bins.example.com"})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	unsigned := e.createBin(e.newUser("bob"), helloTemplate, "")
+	e.ok(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"twilio_auth_token": twilioToken}}, http.StatusOK, nil)
+
+	path := "/twiml/" + b.SID + "?name=Ada&x=%2B1"
+	full := "https://bins.example.com" + path
+	manyParams := url.Values{}
+	for i := range 40 {
+		manyParams.Set(fmt.Sprintf("Param%02d", 39-i), fmt.Sprintf("value %d +&=", i))
+	}
+	manyParams["Multi"] = []string{"b", "a", "c"}
+	manyParams.Set("name", "Form")
+	sig := func(url string, form url.Values) http.Header {
+		return http.Header{"X-Twilio-Signature": {TwilioSignature(twilioToken, url, form)}}
+	}
+
+	tests := []struct {
+		name   string
+		r      req
+		status int
+	}{
+		{"GET signed", req{method: "GET", path: path, header: sig(full, nil)}, 200},
+		{"GET signed with :443", req{method: "GET", path: path, header: sig("https://bins.example.com:443"+path, nil)}, 200},
+		{"GET unsigned", req{method: "GET", path: path}, 403},
+		{"GET signed with another token", req{method: "GET", path: path, header: http.Header{"X-Twilio-Signature": {TwilioSignature("other", full, nil)}}}, 403},
+		{"GET signed for another URL", req{method: "GET", path: path, header: sig(full+"&name=Eve", nil)}, 403},
+		{"GET signed with another port", req{method: "GET", path: path, header: sig("https://bins.example.com:8443"+path, nil)}, 403},
+		{"GET signed for http", req{method: "GET", path: path, header: sig("http://bins.example.com"+path, nil)}, 403},
+		{"GET garbage signature", req{method: "GET", path: path, header: http.Header{"X-Twilio-Signature": {"not base64!"}}}, 403},
+		{"POST signed", req{method: "POST", path: path, form: manyParams, header: sig(full, manyParams)}, 200},
+		{"POST signed without the body", req{method: "POST", path: path, form: manyParams, header: sig(full, nil)}, 403},
+		{"POST with a changed parameter", req{method: "POST", path: path, form: with(manyParams, "Param07", "changed"), header: sig(full, manyParams)}, 403},
+		{"POST with an added parameter", req{method: "POST", path: path, form: with(manyParams, "Extra", "1"), header: sig(full, manyParams)}, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			rec := e.do(tt.r)
+			if tt.status == 200 {
+				if rec.Code != 200 {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			checkError(t, tt.name, rec, 403, codeBadSignature)
+			if strings.Contains(rec.Body.String(), "Say") || strings.Contains(rec.Body.String(), b.SID) {
+				t.Errorf("403 reveals the bin: %s", rec.Body)
+			}
+		})
+	}
+	e.t = t
+	// The form's value won over the query's.
+	rec := e.ok(req{method: "POST", path: path, form: manyParams, header: sig(full, manyParams)}, 200, nil)
+	if !strings.Contains(rec.Body.String(), "Hello Form") {
+		t.Errorf("body %s", rec.Body)
+	}
+	// Bob holds no Twilio token: his bin needs no signature.
+	e.ok(req{method: "GET", path: "/twiml/" + unsigned.SID}, 200, nil)
+	// A refusal is in the event log.
+	var events eventList
+	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/events", user: &u}, http.StatusOK, &events)
+	if len(events.Events) == 0 || events.Events[0].Code != fmt.Sprint(codeBadSignature) {
+		t.Errorf("events %+v", events.Events)
+	}
+	// Clearing the token turns the check off.
+	e.ok(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"twilio_auth_token": ""}}, http.StatusOK, nil)
+	e.ok(req{method: "GET", path: path}, 200, nil)
+}
+
+// TestBinURLSignatureFromRequest: without a public URL the signed URL is
+// rebuilt from the request's scheme and Host, with or without its port.
+func TestBinURLSignatureFromRequest(t *testing.T) {
+	const twilioToken = "12345"
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	if _, err := e.db.SetTwilioAuthToken(u.sid, twilioToken); err != nil {
+		t.Fatal(err)
+	}
+	path := "/twiml/" + b.SID + "?name=Ada"
+	tests := []struct {
+		host, proto, signed string
+		status              int
+	}{
+		{"bins.example.com", "", "http://bins.example.com" + path, 200},
+		{"bins.example.com", "", "http://bins.example.com:80" + path, 200},
+		{"bins.example.com:80", "", "http://bins.example.com" + path, 200},
+		{"bins.example.com:8080", "", "http://bins.example.com:8080" + path, 200},
+		{"bins.example.com:8080", "", "http://bins.example.com" + path, 200}, // without the port, as Twilio's libraries accept
+		{"bins.example.com", "https", "https://bins.example.com:443" + path, 200},
+		{"bins.example.com", "https", "http://bins.example.com" + path, 403},
+		{"bins.example.com", "", "http://other.example.com" + path, 403},
+		// From a public address, X-Forwarded-Proto is not trusted.
+		{"bins.example.com", "untrusted-https", "https://bins.example.com" + path, 403},
+	}
+	for _, tt := range tests {
+		hr := httptest.NewRequest("GET", path, nil)
+		hr.Host = tt.host
+		if tt.proto == "untrusted-https" {
+			hr.Header.Set("X-Forwarded-Proto", "https")
+		} else if tt.proto != "" {
+			// From a proxy on loopback, whose forwarding headers echo trusts.
+			hr.RemoteAddr = "127.0.0.1:40000"
+			hr.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		hr.Header.Set("X-Twilio-Signature", TwilioSignature(twilioToken, tt.signed, nil))
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, hr)
+		if rec.Code != tt.status {
+			t.Errorf("Host %s proto %q signed %s: status %d, want %d", tt.host, tt.proto, tt.signed, rec.Code, tt.status)
+		}
+	}
+}
+
+func TestStaticRoute(t *testing.T) {
+	body := []byte("<Response/>")
+	e := newEnv(t, Config{StaticBody: body})
+	rec := e.ok(req{method: "GET", path: "/static"}, 200, nil)
+	if rec.Body.String() != string(body) || rec.Header().Get("Content-Type") != xmlContentType {
+		t.Errorf("static: %q %q", rec.Body, rec.Header().Get("Content-Type"))
+	}
+	e = newEnv(t, Config{})
+	e.fail(req{method: "GET", path: "/static"}, 404, codeNotFound)
+}
+
+func with(v url.Values, name, value string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	out.Set(name, value)
+	return out
+}

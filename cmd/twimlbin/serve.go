@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twimlbin/twimlbin/api"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+const serveUsage = `usage: twimlbin serve [flags]
+
+Serves the bins at /twiml/{sid}, the JSON API under /api/v1 and the web
+form. On first start with an empty database it creates an account and
+prints its credentials once.
+
+Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
+TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_LOG_LEVEL,
+TWIMLBIN_BACKUP_ACCOUNTS. A flag wins over its variable.
+`
+
+// Server timeouts: a slow client cannot hold a connection for longer.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 30 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// serveConfig is the configuration of `twimlbin serve`, from flags and the
+// environment.
+type serveConfig struct {
+	Addr           string
+	DB             string
+	PublicURL      string
+	OpenSignup     bool
+	LogLevel       slog.Level
+	BackupAccounts []string
+}
+
+// parseServeConfig reads the flags, with the environment as defaults.
+func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, int, bool) {
+	cfg := serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db"}
+	fs := newFlagSet("serve", serveUsage, stderr)
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.Addr, "addr", envOr("TWIMLBIN_ADDR", cfg.Addr), "address to listen on, host:port")
+	fs.StringVar(&cfg.DB, "db", envOr("TWIMLBIN_DB", cfg.DB), "path of the database file (created if missing)")
+	fs.StringVar(&cfg.PublicURL, "public-url", getenv("TWIMLBIN_PUBLIC_URL"),
+		"base URL Twilio uses to reach the server, such as https://bins.example.com (needed behind a proxy, for bin URLs and signatures)")
+	signup, err := strconv.ParseBool(envOr("TWIMLBIN_OPEN_SIGNUP", "false"))
+	if err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: TWIMLBIN_OPEN_SIGNUP=%q is not true or false\n", getenv("TWIMLBIN_OPEN_SIGNUP"))
+		return cfg, exitUsage, false
+	}
+	fs.BoolVar(&cfg.OpenSignup, "open-signup", signup, "let anyone create an account through the API and the web form")
+	level := envOr("TWIMLBIN_LOG_LEVEL", "info")
+	fs.StringVar(&level, "log-level", level, "log level: debug, info, warn or error")
+	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
+	fs.StringVar(&backups, "backup-accounts", backups, "comma-separated account SIDs allowed to download a backup of the whole database")
+	if code, ok := parseFlags(fs, args); !ok {
+		return cfg, code, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "twimlbin serve: unexpected argument %q\n", fs.Arg(0))
+		return cfg, exitUsage, false
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: log level %q: use debug, info, warn or error\n", level)
+		return cfg, exitUsage, false
+	}
+	for _, sid := range strings.Split(backups, ",") {
+		if sid = strings.TrimSpace(sid); sid != "" {
+			cfg.BackupAccounts = append(cfg.BackupAccounts, sid)
+		}
+	}
+	return cfg, exitOK, true
+}
+
+// runServe serves until ctx is done (SIGINT or SIGTERM), then shuts down
+// gracefully.
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	cfg, code, ok := parseServeConfig(args, os.Getenv, stderr)
+	if !ok {
+		return code
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	srv, err := openServer(cfg, logger, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
+		return exitInvalid
+	}
+	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
+		return exitInvalid
+	}
+	return exitOK
+}
+
+// server is a running twimlbin: the database, the handlers and the HTTP
+// server, listening already.
+type server struct {
+	db     *store.DB
+	api    *api.Server
+	http   *http.Server
+	ln     net.Listener
+	url    string
+	logger *slog.Logger
+}
+
+// openServer opens the database, creates the first account when there is
+// none (printing its credentials to out), and starts listening.
+func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, error) {
+	db, err := store.Open(cfg.DB, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := newServer(cfg, db, logger, out)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer) (*server, error) {
+	handlers, err := api.New(api.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, BackupAccounts: cfg.BackupAccounts}, db, logger)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimSuffix(cfg.PublicURL, "/")
+	if url == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	srv := &server{
+		db:  db,
+		api: handlers,
+		http: &http.Server{
+			Handler:           handlers.Handler(),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+		ln:     ln,
+		url:    url,
+		logger: logger,
+	}
+	fmt.Fprintf(out, "twimlbin is serving at %s (database %s)\n", url, cfg.DB)
+	if err := srv.firstAccount(out); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// firstAccount creates an account in an empty database and prints its
+// credentials: the only time the auth token is shown.
+func (s *server) firstAccount(out io.Writer) error {
+	n, err := s.db.CountAccounts()
+	if err != nil || n > 0 {
+		return err
+	}
+	acct, token, err := s.db.CreateAccount("Owner")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nCreated the first account. Keep its credentials: the auth token is not shown again.\n"+
+		"  Account SID: %s\n  Auth token:  %s\n\nTry it:\n"+
+		"  curl -u %s:%s %s/api/v1/bins\n\n", acct.SID, token, acct.SID, token, s.url)
+	return nil
+}
+
+// Run serves until ctx is done, then stops taking requests, lets the ones
+// in flight finish, and closes the database.
+func (s *server) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	s.logger.Info("shutting down")
+	return errors.Join(serveErr, s.Close())
+}
+
+// Close shuts the server down gracefully and closes the database.
+func (s *server) Close() error {
+	s.api.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.db.Close())
+}
+

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildBinary builds twimlbin into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "twimlbin")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// TestServeEndToEnd runs the real binary: it creates an account with
+// `twimlbin account create`, starts `twimlbin serve` on a free port, creates
+// a bin over HTTP, fetches the bin's URL with parameters, and stops the
+// server with SIGTERM.
+func TestServeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "data", "twimlbin.db")
+
+	out, err := exec.Command(bin, "account", "create", "--db", db, "--name", "Ops").Output()
+	require.NoError(t, err)
+	var acct struct {
+		SID       string `json:"sid"`
+		AuthToken string `json:"auth_token"`
+	}
+	require.NoError(t, json.Unmarshal(out, &acct))
+	require.Regexp(t, `^AC[0-9a-f]{32}$`, acct.SID)
+	require.NotEmpty(t, acct.AuthToken)
+
+	cmd := exec.Command(bin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	// The first line says where the server listens; no account is created
+	// since the database has one.
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan(), "serve printed nothing")
+	first := lines.Text()
+	require.True(t, strings.HasPrefix(first, "twimlbin is serving at "), first)
+	base := strings.Fields(strings.TrimPrefix(first, "twimlbin is serving at "))[0]
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	tmpl := `<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Dial callerId="{{From}}">
+    <Client>
+      <Identity>{{agent}}</Identity>
+      <Parameter name="customerID" value="{{customerID}}"/>
+    </Client>
+  </Dial>
+</Response>`
+	body, _ := json.Marshal(map[string]string{"friendly_name": "contextual", "template": tmpl})
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/bins", strings.NewReader(string(body)))
+	require.NoError(t, err)
+	req.SetBasicAuth(acct.SID, acct.AuthToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var created struct {
+		SID string `json:"sid"`
+		URL string `json:"url"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&created))
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	require.Equal(t, base+"/twiml/"+created.SID, created.URL)
+
+	q := url.Values{"customerID": {"375d1d60 & <co>"}, "agent": {"alice"}}
+	form := url.Values{"From": {"+15105555555"}}
+	resp, err = http.Post(created.URL+"?"+q.Encode(), "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	twiml, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", twiml)
+	assert.Equal(t, "text/xml; charset=utf-8", resp.Header.Get("Content-Type"))
+
+	var doc struct {
+		XMLName xml.Name `xml:"Response"`
+		Dial    struct {
+			CallerID string `xml:"callerId,attr"`
+			Client   struct {
+				Identity  string `xml:"Identity"`
+				Parameter struct {
+					Name  string `xml:"name,attr"`
+					Value string `xml:"value,attr"`
+				} `xml:"Parameter"`
+			} `xml:"Client"`
+		} `xml:"Dial"`
+	}
+	require.NoError(t, xml.Unmarshal(twiml, &doc), "%s", twiml)
+	assert.Equal(t, "+15105555555", doc.Dial.CallerID)
+	assert.Equal(t, "alice", doc.Dial.Client.Identity)
+	assert.Equal(t, "375d1d60 & <co>", doc.Dial.Client.Parameter.Value)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "serve should exit 0 after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseServeConfig(t *testing.T) {
+	env := map[string]string{
+		"TWIMLBIN_ADDR":            ":9000",
+		"TWIMLBIN_DB":              "/var/lib/twimlbin/db",
+		"TWIMLBIN_PUBLIC_URL":      "https://bins.example.com",
+		"TWIMLBIN_OPEN_SIGNUP":     "true",
+		"TWIMLBIN_LOG_LEVEL":       "debug",
+		"TWIMLBIN_BACKUP_ACCOUNTS": "ACa, ACb",
+	}
+	getenv := func(k string) string { return env[k] }
+
+	t.Run("defaults", func(t *testing.T) {
+		cfg, _, ok := parseServeConfig(nil, func(string) string { return "" }, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Equal(t, serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db", LogLevel: slog.LevelInfo}, cfg)
+	})
+	t.Run("environment", func(t *testing.T) {
+		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
+			OpenSignup: true, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
+	})
+	t.Run("flags win", func(t *testing.T) {
+		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
+		assert.False(t, cfg.OpenSignup)
+		assert.Equal(t, slog.LevelError, cfg.LogLevel)
+	})
+	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}} {
+		t.Run("bad "+args[0], func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, code, ok := parseServeConfig(args, func(string) string { return "" }, &stderr)
+			assert.False(t, ok)
+			assert.Equal(t, exitUsage, code)
+			assert.NotEmpty(t, stderr.String())
+		})
+	}
+	t.Run("bad signup variable", func(t *testing.T) {
+		_, code, ok := parseServeConfig(nil, func(k string) string {
+			if k == "TWIMLBIN_OPEN_SIGNUP" {
+				return "maybe"
+			}
+			return ""
+		}, &bytes.Buffer{})
+		assert.False(t, ok)
+		assert.Equal(t, exitUsage, code)
+	})
+}

@@ -363,8 +363,8 @@ func (b *builder) text(s string, off int) {
 
 // content reads character data up to the next markup.
 func (b *builder) content(s string, i, off int) int {
-	if !b.started && i == 0 && off == 0 && strings.HasPrefix(s, "\uFEFF") {
-		i = len("\uFEFF")
+	if !b.started && i == 0 && off == 0 && strings.HasPrefix(s, byteOrderMark) {
+		i = len(byteOrderMark) // read, not written: the output is UTF-8 without one
 	}
 	start := i
 	for i < len(s) {
@@ -459,7 +459,7 @@ func (b *builder) markup(s string, i, off int) int {
 			return len(s)
 		}
 		if strings.EqualFold(target, "xml") {
-			if wasStarted || off+i != 0 {
+			if wasStarted || (off+i != 0 && !(off+i == len(byteOrderMark) && strings.HasPrefix(b.d.sm.src, byteOrderMark))) {
 				b.fail(CodeParseFailure, off+i, "the XML declaration must be the very first thing in the document: remove what comes before <?xml (even whitespace)")
 				return len(s)
 			}
@@ -680,6 +680,9 @@ func (b *builder) inTag(s string, i, off int) int {
 	b.fail(CodeParseFailure, off+i, fmt.Sprintf("unexpected %q in the start tag <%s>", c, b.tag.name))
 	return len(s)
 }
+
+// byteOrderMark may open a UTF-8 document, before the XML declaration.
+const byteOrderMark = "\uFEFF"
 
 // attrValueMark marks the container of an attribute value on the stack: a
 // section that is still open when the value ends is not it.

@@ -41,6 +41,7 @@ var compileTests = []struct {
 	{"variable with dashes", `<Response><Say>{{SipHeader_X-Customer-ID}}</Say></Response>`, nil},
 	{"comment tag", `<Response>{{! a note }}<Hangup/></Response>`, nil},
 	{"xml comment and PI", "<?xml version=\"1.0\"?><!-- hi --><Response><?pi x?></Response>", nil},
+	{"byte order mark", "\uFEFF<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>", nil},
 	{"CDATA text", `<Response><Say><![CDATA[a < b]]></Say></Response>`, nil},
 	{"list of numbers", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`, nil},
 	{"conditional verbs", `<Response>{{#vip}}<Say>Hello {{name}}</Say>{{/vip}}{{^vip}}<Hangup/>{{/vip}}</Response>`, nil},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twimlbin/twimlbin/api"
 	"github.com/twimlbin/twimlbin/store"
+	"github.com/twimlbin/twimlbin/web"
 )
 
 const serveUsage = `usage: twimlbin serve [flags]
@@ -143,6 +144,10 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 	if err != nil {
 		return nil, err
 	}
+	ui, err := web.New(web.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup}, db, logger)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -155,7 +160,7 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 		db:  db,
 		api: handlers,
 		http: &http.Server{
-			Handler:           handlers.Handler(),
+			Handler:           mount(handlers.Handler(), ui),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      writeTimeout,
@@ -173,6 +178,20 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 		return nil, err
 	}
 	return srv, nil
+}
+
+// mount sends the bin URLs, the JSON API and the operational endpoints to
+// the API, and every other path to the web form.
+func mount(apiHandler, webHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/twiml/"), strings.HasPrefix(p, "/api/"),
+			p == "/healthz", p == "/readyz", p == "/metrics":
+			apiHandler.ServeHTTP(w, r)
+		default:
+			webHandler.ServeHTTP(w, r)
+		}
+	})
 }
 
 // firstAccount creates an account in an empty database and prints its
@@ -217,4 +236,3 @@ func (s *server) Close() error {
 	}
 	return errors.Join(err, s.db.Close())
 }
-

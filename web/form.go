@@ -1,0 +1,174 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Limits of the forms.
+const (
+	// maxFriendlyName is the longest friendly name, in characters, as the
+	// API's (and Twilio's).
+	maxFriendlyName = 64
+	// maxParams is the most preview parameter rows read from a form.
+	maxParams = 200
+	// spareParamRows is how many empty parameter rows a page adds, so that
+	// one can be filled in without JavaScript.
+	spareParamRows = 3
+)
+
+// fieldErrors maps a form field's name to what is wrong with it.
+type fieldErrors map[string]string
+
+// loginForm is the sign-in form.
+type loginForm struct {
+	AccountSID string
+	AuthToken  string
+	Next       string // the page to go to once signed in
+}
+
+func newLoginForm(r *http.Request) loginForm {
+	return loginForm{
+		AccountSID: strings.TrimSpace(r.PostForm.Get("account_sid")),
+		AuthToken:  strings.TrimSpace(r.PostForm.Get("auth_token")),
+		Next:       localPath(r.PostForm.Get("next")),
+	}
+}
+
+// localPath returns p when it is a path of this site, else "/bins": the
+// page after sign-in must not be another site's.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/bins"
+	}
+	return p
+}
+
+// signupForm is the sign-up form.
+type signupForm struct {
+	FriendlyName string
+}
+
+func newSignupForm(r *http.Request) signupForm {
+	return signupForm{FriendlyName: strings.TrimSpace(r.PostForm.Get("friendly_name"))}
+}
+
+func (f signupForm) validate() fieldErrors {
+	errs := fieldErrors{}
+	if msg := checkName(f.FriendlyName); msg != "" {
+		errs["friendly_name"] = msg
+	}
+	return errs
+}
+
+// param is one row of the preview's parameters.
+type param struct {
+	Name  string
+	Value string
+}
+
+// binForm is the editor's form: the bin's content, the revision the edit
+// is based on, and the preview's parameters.
+type binForm struct {
+	FriendlyName string
+	Template     string
+	RenderPolicy string
+	// Revision is the revision the edit started from; 0 for a new bin.
+	Revision int
+	// Gallery is the slug of the gallery entry a new bin starts from.
+	Gallery string
+	Params  []param
+}
+
+// newBinForm reads the editor's form. Line ends are made "\n": browsers
+// send a textarea's lines ended with "\r\n".
+func newBinForm(r *http.Request) binForm {
+	f := binForm{
+		FriendlyName: strings.TrimSpace(r.PostForm.Get("friendly_name")),
+		Template:     strings.ReplaceAll(r.PostForm.Get("template"), "\r\n", "\n"),
+		RenderPolicy: r.PostForm.Get("render_policy"),
+		Gallery:      r.PostForm.Get("gallery"),
+	}
+	f.Revision, _ = strconv.Atoi(r.PostForm.Get("revision"))
+	names, values := r.PostForm["param_name"], r.PostForm["param_value"]
+	for i, name := range names {
+		if len(f.Params) == maxParams {
+			break
+		}
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		p := param{Name: name}
+		if i < len(values) {
+			p.Value = values[i]
+		}
+		f.Params = append(f.Params, p)
+	}
+	return f
+}
+
+// validate checks the fields other than the template, which checkTemplate
+// checks.
+func (f binForm) validate() fieldErrors {
+	errs := fieldErrors{}
+	if msg := checkName(f.FriendlyName); msg != "" {
+		errs["friendly_name"] = msg
+	}
+	if _, err := engine.ParsePolicy(f.RenderPolicy); err != nil || f.RenderPolicy == "" {
+		errs["render_policy"] = "Choose strict or lenient."
+	}
+	return errs
+}
+
+// policy is the form's render policy, lenient when it is not valid.
+func (f binForm) policy() engine.Policy {
+	p, _ := engine.ParsePolicy(f.RenderPolicy)
+	return p
+}
+
+// input is what saving the form stores.
+func (f binForm) input() store.BinInput {
+	return store.BinInput{FriendlyName: f.FriendlyName, Template: f.Template, RenderPolicy: f.RenderPolicy}
+}
+
+// values are the preview's parameters, as a request's: a name given in
+// several rows is a list.
+func (f binForm) values() map[string][]string {
+	v := make(map[string][]string, len(f.Params))
+	for _, p := range f.Params {
+		v[p.Name] = append(v[p.Name], p.Value)
+	}
+	return v
+}
+
+// paramRows are the parameter rows a page shows: the form's and a few
+// empty ones.
+func (f binForm) paramRows() []param {
+	return append(append([]param(nil), f.Params...), make([]param, spareParamRows)...)
+}
+
+// binFormOf is the form of a saved bin.
+func binFormOf(b store.Bin) binForm {
+	return binForm{FriendlyName: b.FriendlyName, Template: b.Template, RenderPolicy: b.RenderPolicy, Revision: b.Revision}
+}
+
+// checkName returns what is wrong with a friendly name, or "".
+func checkName(name string) string {
+	if !utf8.ValidString(name) {
+		return "Use UTF-8 text."
+	}
+	if n := utf8.RuneCountInString(name); n > maxFriendlyName {
+		return fmt.Sprintf("The name is %d characters long; the limit is %d.", n, maxFriendlyName)
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return "The name cannot hold control characters."
+	}
+	return ""
+}

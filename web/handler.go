@@ -1,0 +1,177 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// handlerFunc is a page handler. It writes the page, or returns an error
+// that handleError turns into an error page.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type contextKey int
+
+const (
+	sessionKey contextKey = iota
+	accountKey
+)
+
+// sessionOf returns the request's session, set by wrap.
+func sessionOf(r *http.Request) session {
+	s, _ := r.Context().Value(sessionKey).(session)
+	return s
+}
+
+// accountOf returns the signed-in account, set by wrap for private pages.
+func accountOf(r *http.Request) store.Account {
+	a, _ := r.Context().Value(accountKey).(store.Account)
+	return a
+}
+
+// withSession returns ctx holding the session and its account.
+func withSession(ctx context.Context, sess session, acct store.Account) context.Context {
+	return context.WithValue(context.WithValue(ctx, sessionKey, sess), accountKey, acct)
+}
+
+// wrap runs a handler after what every page needs: the session (a new one,
+// signed out, when the request has none), the CSRF check of a POST, and
+// for a private page the signed-in account. Errors go to handleError.
+func (h *Handler) wrap(f handlerFunc, private bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, err := h.begin(w, r, private)
+		if err == nil {
+			err = f(w, r)
+		}
+		if err != nil {
+			h.handleError(w, r, err)
+		}
+	})
+}
+
+// begin reads the session, checks a POST's CSRF token, and for a private
+// page reads the account. It returns the request carrying them.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, private bool) (*http.Request, error) {
+	sess, ok := h.sessions.read(r)
+	if !ok {
+		sess = h.sessions.start("")
+		h.sessions.write(w, r, sess)
+	}
+	r = r.WithContext(withSession(r.Context(), sess, store.Account{}))
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			return r, errBadForm(err)
+		}
+		if !ok || !validCSRF(sess, r.PostForm.Get("csrf_token")) {
+			return r, errCSRF
+		}
+	}
+	if !private {
+		return r, nil
+	}
+	if sess.AccountSID == "" {
+		return r, errSignedOut
+	}
+	acct, err := h.db.Account(sess.AccountSID)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, errSignedOut // the account is gone
+	}
+	if err != nil {
+		return r, err
+	}
+	return r.WithContext(withSession(r.Context(), sess, acct)), nil
+}
+
+// pageError is an error that is shown to the user as it is: a status, a
+// title and a message.
+type pageError struct {
+	status  int
+	title   string
+	message string
+	cause   error // not shown
+}
+
+func (e *pageError) Error() string {
+	if e.cause != nil {
+		return e.title + ": " + e.cause.Error()
+	}
+	return e.title
+}
+
+func (e *pageError) Unwrap() error { return e.cause }
+
+// The errors handlers return.
+var (
+	// errSignedOut is a private page asked for without a signed-in
+	// account: handleError sends a GET to the sign-in page.
+	errSignedOut = &pageError{status: http.StatusForbidden, title: "Signed out",
+		message: "You are not signed in, or your session is over. Nothing was changed. Sign in, then try again."}
+	errNotFound = &pageError{status: http.StatusNotFound, title: "Not found",
+		message: "There is no such page, or no such bin in your account."}
+	errCSRF = &pageError{status: http.StatusForbidden, title: "This form has expired",
+		message: "The form did not carry this session's security token: it was open for too long, you signed out or in elsewhere, or it did not come from this site. Nothing was changed. Go back, reload the page and try again."}
+	errSignupClosed = &pageError{status: http.StatusNotFound, title: "Sign-up is closed",
+		message: "This server does not let visitors create accounts; ask its operator for one."}
+)
+
+func errBadForm(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return &pageError{status: http.StatusRequestEntityTooLarge, title: "Too large",
+			message: "What you sent is larger than this server accepts. Nothing was changed.", cause: err}
+	}
+	return &pageError{status: http.StatusBadRequest, title: "Bad request",
+		message: "The form could not be read. Nothing was changed.", cause: err}
+}
+
+// errorPage is the data of error.html.
+type errorPage struct {
+	base
+	Message   string
+	RequestID string
+}
+
+// handleError is the one place that turns errors into pages: the store's
+// sentinel errors and pageErrors are shown as they are, a signed-out GET
+// goes to the sign-in page; anything else is
+// logged and shown as a generic 500 with a request ID.
+func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errSignedOut) && r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	var pe *pageError
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrNotFound):
+		pe = errNotFound
+	case errors.Is(err, store.ErrBadPageToken):
+		pe = &pageError{status: http.StatusBadRequest, title: "Bad page link",
+			message: "That page of the list does not exist; start again from the first page."}
+	default:
+		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
+			message: "The server could not complete the request. Nothing you did caused it; try again, and tell the operator the request ID below if it persists."}
+	}
+	data := &errorPage{Message: pe.message}
+	data.Title = pe.title
+	if pe.status >= 500 {
+		data.RequestID = r.Header.Get("X-Request-Id")
+		if data.RequestID == "" || len(data.RequestID) > 128 {
+			data.RequestID = rand.Text()
+		}
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "web request failed",
+			slog.String("request_id", data.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("error", err.Error()))
+	}
+	h.render(w, r, pe.status, "error", data)
+}
+
+// notFound answers every path no route takes.
+func (h *Handler) notFound(http.ResponseWriter, *http.Request) error { return errNotFound }

@@ -1,0 +1,149 @@
+package web
+
+import (
+	"crypto/rand"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Defaults of Config.
+const (
+	// DefaultSessionLifetime is how long a session lasts when
+	// Config.SessionLifetime is 0.
+	DefaultSessionLifetime = 12 * time.Hour
+	// DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is
+	// 0: a 64 KiB template, form-encoded, plus the preview parameters.
+	DefaultMaxBodyBytes = 512 << 10
+	// MinSessionKeyBytes is the shortest Config.SessionKey accepted.
+	MinSessionKeyBytes = 32
+)
+
+// Config is what the web form needs to know that the request does not say.
+type Config struct {
+	// PublicURL is the base URL the server is reached at, such as
+	// "https://bins.example.com", as for the API: it makes the bin URLs
+	// shown, and an https one makes the session cookie Secure. Empty: bin
+	// URLs come from each request's Host.
+	PublicURL string
+	// OpenSignup lets anyone create an account with the sign-up page.
+	OpenSignup bool
+	// SessionKey signs the session cookies; at least MinSessionKeyBytes
+	// bytes. Empty: a random key is made by New, and sessions end when the
+	// process does.
+	SessionKey []byte
+	// SessionLifetime is how long a sign-in lasts; 0 means
+	// DefaultSessionLifetime.
+	SessionLifetime time.Duration
+	// MaxBodyBytes bounds every request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Handler serves the web form. Make one with New.
+type Handler struct {
+	cfg      Config
+	base     string // cfg.PublicURL without its trailing slash
+	db       *store.DB
+	logger   *slog.Logger
+	sessions sessions
+	pages    map[string]*template.Template
+	assets   map[string]asset
+	mux      *http.ServeMux
+}
+
+// New makes the web form's handler over db. It returns an error when
+// cfg.PublicURL is not an absolute http or https URL or cfg.SessionKey is
+// too short.
+func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	base, err := publicBase(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	key := cfg.SessionKey
+	switch {
+	case len(key) == 0:
+		key = make([]byte, MinSessionKeyBytes)
+		rand.Read(key)
+	case len(key) < MinSessionKeyBytes:
+		return nil, fmt.Errorf("web: the session key is %d bytes; use at least %d", len(key), MinSessionKeyBytes)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:    cfg,
+		base:   base,
+		db:     db,
+		logger: logger,
+		sessions: sessions{
+			key:      key,
+			lifetime: cfg.SessionLifetime,
+			secure:   strings.HasPrefix(base, "https://"),
+		},
+		pages:  pages,
+		assets: assets,
+		mux:    http.NewServeMux(),
+	}
+	h.routes()
+	return h, nil
+}
+
+func publicBase(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("web: public URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("web: public URL %q: want an absolute http or https URL with no query", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// ServeHTTP serves a request: every response gets the security headers and
+// every body is bounded.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	h.mux.ServeHTTP(w, r)
+}
+
+// baseURL is the public base URL: Config.PublicURL, else the request's
+// scheme and host.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.base != "" {
+		return h.base
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// binURL is the URL Twilio requests for a bin.
+func (h *Handler) binURL(r *http.Request, sid string) string {
+	return h.baseURL(r) + "/twiml/" + sid
+}

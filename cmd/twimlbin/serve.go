@@ -207,7 +207,8 @@ func (s *server) firstAccount(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nCreated the first account. Keep its credentials: the auth token is not shown again.\n"+
 		"  Account SID: %s\n  Auth token:  %s\n\nTry it:\n"+
-		"  curl -u %s:%s %s/api/v1/bins\n\n", acct.SID, token, acct.SID, token, s.url)
+		"  curl -u %s:%s %s/api/v1/bins\n"+
+		"or sign in to the web form at %s/\n\n", acct.SID, token, acct.SID, token, s.url, s.url)
 	return nil
 }
 

@@ -47,7 +47,8 @@ type slab[T any] struct{ buf []T }
 
 func (s *slab[T]) new(v T) *T {
 	if len(s.buf) == cap(s.buf) {
-		s.buf = make([]T, 0, 128)
+		// Chunks grow with the template, so a small one stays small.
+		s.buf = make([]T, 0, min(max(2*cap(s.buf), 8), 512))
 	}
 	s.buf = append(s.buf, v)
 	return &s.buf[len(s.buf)-1]
@@ -150,7 +151,7 @@ func (b *builder) walk(nodes []*mnode) {
 		case mtText:
 			b.text(n.tok.text, n.tok.off)
 		case mtVar:
-			b.variable(n.tok)
+			b.variable(*n.tok)
 		case mtOpen:
 			b.section(n)
 		}

@@ -46,7 +46,7 @@ type mtoken struct {
 // mnode is a node of the Mustache tree: a text or variable token, or a
 // section with its children.
 type mnode struct {
-	tok      mtoken
+	tok      *mtoken // in the scanner's token list
 	children []*mnode // sections only
 	closeOff int      // sections only: offset of the closing tag
 	hasLT    bool     // sections only: some text inside contains '<'
@@ -262,7 +262,7 @@ func (s *scanner) checkName(name string, off int, variable bool) bool {
 // buildTree nests the tokens into sections. It reports unbalanced sections
 // and returns nil when the tree cannot be built.
 func buildTree(toks []mtoken, diags *diagList) []*mnode {
-	root := &mnode{}
+	root := &mnode{tok: &mtoken{}}
 	stack := []*mnode{root}
 	ok := true
 	slab := make([]mnode, len(toks)) // one allocation for every node
@@ -271,7 +271,7 @@ func buildTree(toks []mtoken, diags *diagList) []*mnode {
 		switch t.kind {
 		case mtText, mtVar:
 			n := &slab[i]
-			n.tok = t
+			n.tok = &toks[i]
 			top.children = append(top.children, n)
 		case mtOpen:
 			if len(stack) > maxSectionDepth {
@@ -280,7 +280,7 @@ func buildTree(toks []mtoken, diags *diagList) []*mnode {
 				return nil
 			}
 			n := &slab[i]
-			n.tok = t
+			n.tok = &toks[i]
 			top.children = append(top.children, n)
 			stack = append(stack, n)
 		case mtClose:

@@ -82,15 +82,20 @@ func (g *generator) finish() []op {
 	return g.prog
 }
 
-// sub generates the operations of nodes into a list of their own.
-func (g *generator) sub(gen func()) []op {
+// begin starts the body of a section or element: its operations are
+// appended after the parent's, and end moves them into a slice of their
+// own, of exactly their size.
+func (g *generator) begin() int {
 	g.flush()
-	saved := g.prog
-	g.prog = nil
-	gen()
+	return len(g.prog)
+}
+
+func (g *generator) end(start int) []op {
 	g.flush()
-	body := g.prog
-	g.prog = saved
+	body := make([]op, len(g.prog)-start)
+	copy(body, g.prog[start:])
+	clear(g.prog[start:])
+	g.prog = g.prog[:start]
 	return body
 }
 
@@ -130,14 +135,18 @@ func (g *generator) node(n xnode, inTag bool) {
 		g.pending = o.hi
 		g.prog = append(g.prog, o)
 	case *xSection:
-		body := g.sub(func() { g.nodes(n.children, inTag) })
+		start := g.begin()
+		g.nodes(n.children, inTag)
+		body := g.end(start)
 		g.emit(op{kind: opSection, name: n.name, inverted: n.inverted, once: inTag, body: body, off: n.off})
 	case *xElem:
 		if len(n.counted) == 0 && len(n.scopeCounters) == 0 && !n.droppable && n.countsNoun == 0 {
 			g.element(n)
 			return
 		}
-		body := g.sub(func() { g.element(n) })
+		start := g.begin()
+		g.element(n)
+		body := g.end(start)
 		g.emit(op{kind: opElem, body: body, elem: n, off: n.off})
 	}
 }

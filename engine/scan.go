@@ -46,7 +46,7 @@ type mtoken struct {
 // mnode is a node of the Mustache tree: a text or variable token, or a
 // section with its children.
 type mnode struct {
-	tok      *mtoken // in the scanner's token list
+	tok      *mtoken  // in the scanner's token list
 	children []*mnode // sections only
 	closeOff int      // sections only: offset of the closing tag
 	hasLT    bool     // sections only: some text inside contains '<'

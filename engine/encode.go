@@ -12,7 +12,7 @@ type encoding uint8
 const (
 	encNone    encoding = iota
 	encQuery            // after "?": everything but unreserved characters
-	encPath             // in a URL before "?": also keeps / : @ and sub-delimiters other than & and ;
+	encPath             // in a URL before "?": one path segment; also keeps : and sub-delimiters other than & and ;
 	encSIPUser          // in a SIP URI before "?": unreserved characters and +
 )
 
@@ -72,7 +72,7 @@ func keepInURL(c byte, enc encoding) bool {
 	}
 	switch enc {
 	case encPath:
-		return c == '/' || c == ':' || c == '@' || c == '!' || c == '$' || c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == '='
+		return c == ':' || c == '!' || c == '$' || c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == '='
 	case encSIPUser:
 		return c == '+'
 	}

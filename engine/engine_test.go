@@ -229,7 +229,7 @@ var renderTests = []struct {
 		vals{"id": {"abc&DialCallStatus=completed #x"}}, engine.Strict,
 		`<Response><Dial action="https://example.com/after?customerID=abc%26DialCallStatus%3Dcompleted%20%23x&amp;step=2"><Number>+14155551212</Number></Dial></Response>`, nil, false},
 	{"URL path value", `<Response><Redirect>https://example.com/{{tenant}}/next</Redirect></Response>`, vals{"tenant": {"a b/c?d"}}, engine.Strict,
-		`<Response><Redirect>https://example.com/a%20b/c%3Fd/next</Redirect></Response>`, nil, false},
+		`<Response><Redirect>https://example.com/a%20b%2Fc%3Fd/next</Redirect></Response>`, nil, false},
 	{"whole URL from a value", `<Response><Redirect>{{next}}</Redirect></Response>`, vals{"next": {"https://example.com/a?b=1&c=2"}}, engine.Strict,
 		`<Response><Redirect>https://example.com/a?b=1&amp;c=2</Redirect></Response>`, nil, false},
 	{"number that is not a number", `<Response><Dial>{{#Dest}}<Number>{{.}}</Number>{{/Dest}}</Dial></Response>`, vals{"Dest": {"hello"}}, engine.Strict,

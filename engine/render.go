@@ -314,6 +314,7 @@ func (r *renderer) parts(ps []*part) {
 		switch p.kind {
 		case partText:
 			r.scratch = append(r.scratch, p.text...)
+			r.boundScratch()
 		case partVar:
 			for i, v := range r.lookup(p.name) {
 				if i > 0 {
@@ -324,6 +325,7 @@ func (r *renderer) parts(ps []*part) {
 				} else {
 					r.scratch = appendSanitized(r.scratch, v)
 				}
+				r.boundScratch()
 			}
 		case partSection:
 			r.section(p.name, p.inverted, false, p.off, func() { r.parts(p.parts) })
@@ -339,6 +341,20 @@ func (r *renderer) parts(ps []*part) {
 					"{{#e164}} found no phone number in %q; it renders as nothing", clip(wrapped)))
 			}
 		}
+	}
+}
+
+// boundScratch keeps a slot's value from growing past what a response may
+// hold: past that, the render fails on its size anyway (or a lenient cut
+// keeps less), so the rest is never needed. It bounds the memory a render
+// takes, whatever the values and sections repeat.
+func (r *renderer) boundScratch() {
+	if len(r.scratch) > maxResponseSize+utf8.UTFMax {
+		end := maxResponseSize + 1
+		for end > 0 && !utf8.RuneStart(r.scratch[end]) {
+			end--
+		}
+		r.scratch = r.scratch[:end]
 	}
 }
 

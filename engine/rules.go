@@ -22,6 +22,7 @@ const (
 	kindMessageSender            // <Message from>: a number or a 1-11 character sender ID
 	kindSpaceSeparated           // space-separated list of the enumeration
 	kindPhoneNumber              // a phone number, E.164 or formatted
+	kindURL                      // an element's text that is a URL
 )
 
 // attrRule refines one attribute of one element class.
@@ -105,7 +106,9 @@ var textRules = []textRule{
 	{class: "Client", maxChars: 256, required: true, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/client"},
 	{class: "Identity", maxChars: 256, code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/client"},
 	{class: "Enqueue", maxChars: 64, required: true, unless: "workflowSid", code: CodeTooLong, source: "https://www.twilio.com/docs/voice/twiml/enqueue"},
-	{class: "Play", required: true, unless: "digits", source: "https://www.twilio.com/docs/voice/twiml/play"},
+	{class: "Play", kind: kindURL, required: true, unless: "digits", code: CodeValueType, source: "https://www.twilio.com/docs/voice/twiml/play"},
+	{class: "Redirect", kind: kindURL, code: CodeValueType, source: "https://www.twilio.com/docs/voice/twiml/redirect"},
+	{class: "Media", kind: kindURL, code: CodeValueType, source: "https://www.twilio.com/docs/messaging/twiml/media"},
 	{class: "Dial", required: true, source: "https://www.twilio.com/docs/voice/twiml/dial"},
 	{class: "Number", kind: kindPhoneNumber, required: true, code: CodeValueType, source: srcNumber},
 	{class: "WhatsApp", kind: kindPhoneNumber, required: true, code: CodeValueType, source: "https://www.twilio.com/docs/voice/twiml/whatsapp"},

@@ -144,7 +144,7 @@ func (v *validator) text(e *xElem, cls *schemaClass, t *xText) {
 		return
 	}
 	t.rule = rule
-	if tr.kind == kindSIPURI || tr.kind == kindPhoneNumber {
+	if tr.kind == kindSIPURI || tr.kind == kindPhoneNumber || tr.kind == kindURL {
 		e.droppable = true
 	}
 }
@@ -217,6 +217,10 @@ func exclusive(a, b string) bool {
 // attribute checks one attribute and attaches the rule for its value.
 func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bool) {
 	if a.name == "xmlns" || strings.HasPrefix(a.name, "xmlns:") {
+		if a.val.dynamic() {
+			v.d.add(SeverityError, CodeTagPlacement, a.val.off, fmt.Sprintf(
+				"%s declares a namespace, which is part of the document's structure; write its value without {{tags}}", a.name))
+		}
 		return
 	}
 	sa := cls.Attrs[a.name]

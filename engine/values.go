@@ -78,6 +78,10 @@ func (r *slotRule) checkText(v string) *violation {
 	switch t.kind {
 	case kindSIPURI:
 		return checkSIPURI(strings.TrimSpace(v), r.slot)
+	case kindURL:
+		if msg := checkType(typeURL, strings.TrimSpace(v)); msg != "" {
+			return &violation{code: code, fix: repairDrop, msg: fmt.Sprintf("%s %s, not %q", r.slot, msg, clip(v))}
+		}
 	case kindPhoneNumber:
 		if !isPhoneLike(strings.TrimSpace(v)) {
 			return &violation{code: code, fix: repairDrop, msg: fmt.Sprintf(

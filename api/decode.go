@@ -52,6 +52,9 @@ func decode(c echo.Context, dst any) error {
 }
 
 func decodeJSON(body []byte, dst any) error {
+	if name, ok := inexactField(body, dst); ok {
+		return newError(http.StatusBadRequest, codeUnknownField, fmt.Sprintf("Unknown field %q; field names are lower case, as documented.", name))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
@@ -73,6 +76,38 @@ func decodeJSON(body []byte, dst any) error {
 		return paramErr
 	}
 	return newError(http.StatusBadRequest, codeBadBody, "The JSON body is malformed: "+jsonProblem(err)+".")
+}
+
+// inexactField returns a top-level field of a JSON object that is not
+// spelled exactly as one of dst's json tags. encoding/json matches names
+// without regard to case, so {"Template": …} would otherwise be read as
+// template, and a body holding both spellings would keep the last one.
+func inexactField(body []byte, dst any) (string, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return "", false // not an object: Decode reports what is wrong
+	}
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return "", false
+	}
+	tags := make(map[string]bool, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		tags[name] = true
+	}
+	for name := range fields {
+		if !tags[name] {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // jsonProblem says what is wrong with a JSON body without echoing it.

@@ -31,7 +31,8 @@ func TwilioSignature(authToken, url string, form map[string][]string) string {
 // signed may differ from the one the server rebuilt in just that way. The
 // comparison takes constant time.
 func validSignature(authToken, sig, url string, form map[string][]string) bool {
-	want, err := base64.StdEncoding.DecodeString(sig)
+	// Strict: a signature has one encoding, as Twilio's libraries compare it.
+	want, err := base64.StdEncoding.Strict().DecodeString(sig)
 	if err != nil || len(want) != sha1.Size || authToken == "" {
 		return false
 	}

@@ -1,0 +1,350 @@
+package web
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// The promises of the web form about hostile requests. Every case below
+// names the one it guards: an attacker holds an account of their own, can
+// make a victim's browser send requests, and can send any cookie.
+const (
+	promiseCSRF       = "every POST carries the CSRF token of the session it is sent with, in its body"
+	promiseSession    = "a session is the signed, unexpired cookie the server made; nothing else signs anyone in"
+	promiseSignIn     = "signing in takes the account's own SID and auth token, exactly"
+	promiseIsolation  = "a signed-in account sees only its own bins: another's is the same 404 as none"
+	promiseEscaping   = "whatever a template, a name or a request value holds is shown as text"
+	promiseFormLimits = "the form refuses a template over 64 KiB and a body over MaxBodyBytes, with a clear page"
+)
+
+// TestHostileCSRF: posts that carry some token, but not the token of the
+// session they are sent with, change nothing.
+func TestHostileCSRF(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	victim := env.signedIn()
+	sameAccount := env.signedIn() // the victim, in another browser
+	other, otherToken, err := env.db.CreateAccount("Attacker")
+	require.NoError(t, err)
+	attacker := env.signedInAs(other.SID, otherToken)
+	bin := env.createBin(t, "target", validTemplate)
+	require.NotEqual(t, victim.csrf, sameAccount.csrf)
+
+	form := func(token string) url.Values {
+		f := editorForm("pwned", warningTemplate, "strict", bin.Revision)
+		f.Set("csrf_token", token)
+		return f
+	}
+	tests := []struct {
+		name string
+		send func() response
+	}{
+		{"another session of the same account", func() response { return victim.post("/bins/"+bin.SID, form(sameAccount.csrf)) }},
+		{"another account's session", func() response { return victim.post("/bins/"+bin.SID, form(attacker.csrf)) }},
+		{"a signed-out session", func() response { return victim.post("/bins/"+bin.SID, form(env.anonymous().tokenOf(t))) }},
+		{"the token in the query string only", func() response {
+			f := form("")
+			f.Del("csrf_token")
+			req := httptest.NewRequest(http.MethodPost, "/bins/"+bin.SID+"?csrf_token="+url.QueryEscape(victim.csrf), strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return victim.do(req)
+		}},
+		{"a wrong token before the right one", func() response {
+			f := form("wrong")
+			f["csrf_token"] = append(f["csrf_token"], victim.csrf)
+			return victim.post("/bins/"+bin.SID, f)
+		}},
+		{"the token in another case", func() response { return victim.post("/bins/"+bin.SID, form(strings.ToLower(victim.csrf))) }},
+		{"the token with a space", func() response { return victim.post("/bins/"+bin.SID, form(victim.csrf+" ")) }},
+		{"the token as multipart", func() response {
+			body := "--x\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" + victim.csrf +
+				"\r\n--x\r\nContent-Disposition: form-data; name=\"friendly_name\"\r\n\r\npwned\r\n--x--\r\n"
+			req := httptest.NewRequest(http.MethodPost, "/bins/"+bin.SID, strings.NewReader(body))
+			req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+			return victim.do(req)
+		}},
+		{"the victim's token with the attacker's cookie", func() response {
+			stolen := *attacker
+			return stolen.post("/bins", form(victim.csrf))
+		}},
+		{"the victim's token without a cookie", func() response {
+			return (&client{t: t, h: env.h}).post("/bins/"+bin.SID, form(victim.csrf))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tt.send()
+			assert.Equal(t, http.StatusForbidden, res.code, promiseCSRF)
+			assert.Contains(t, text(res.body), "Nothing was changed", promiseCSRF)
+		})
+	}
+	got, err := env.db.Bin(env.acct.SID, bin.SID)
+	require.NoError(t, err)
+	assert.Equal(t, bin.Revision, got.Revision, promiseCSRF)
+	assert.Equal(t, "target", got.FriendlyName, promiseCSRF)
+	assert.Equal(t, 1, countBins(t, env), promiseCSRF)
+	// The victim's own token still works.
+	assert.Equal(t, http.StatusSeeOther, victim.post("/bins/"+bin.SID, form(victim.csrf)).code)
+}
+
+// TestHostileSessionCookies: cookies an attacker can make or alter.
+func TestHostileSessionCookies(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	bin := env.createBin(t, "mine", validTemplate)
+	other, _, err := env.db.CreateAccount("Other")
+	require.NoError(t, err)
+	c := env.signedIn()
+	require.Equal(t, http.StatusOK, c.get("/bins").code)
+	payload, sig, _ := strings.Cut(c.cookie.Value, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	require.NoError(t, err)
+	fields := strings.Split(string(raw), "|")
+	require.Len(t, fields, 3)
+
+	encode := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	// signed signs a payload with the server's own key: what only the
+	// server can make, to check it reads every field.
+	signed := func(p string) string {
+		return encode(p) + "." + base64.RawURLEncoding.EncodeToString(env.h.sessions.sign([]byte(p)))
+	}
+	otherKey := sessions{key: []byte(strings.Repeat("k", MinSessionKeyBytes))}
+	future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	past := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+
+	tests := []struct {
+		name  string
+		value string
+	}{
+		{"another account's SID, the signature kept", encode(other.SID+"|"+fields[1]+"|"+fields[2]) + "." + sig},
+		{"a later expiry, the signature kept", encode(fields[0]+"|"+fields[1]+"|"+future+"0") + "." + sig},
+		{"signed with another key", encode(other.SID+"|x|"+future) + "." + base64.RawURLEncoding.EncodeToString(otherKey.sign([]byte(other.SID+"|x|"+future)))},
+		{"signed with an empty key", encode(other.SID+"|x|"+future) + "." + base64.RawURLEncoding.EncodeToString((&sessions{}).sign([]byte(other.SID+"|x|"+future)))},
+		{"the signature of another cookie", payload + "." + base64.RawURLEncoding.EncodeToString(env.h.sessions.sign([]byte("x")))},
+		{"a truncated signature", payload + "." + sig[:len(sig)/2]},
+		{"a padded signature", payload + "." + sig + "=="},
+		{"a padded payload", payload + "=." + sig},
+		{"expired", signed(env.acct.SID + "|x|" + past)},
+		{"expiring now", signed(env.acct.SID + "|x|" + strconv.FormatInt(time.Now().Unix(), 10))},
+		{"expiry not a number", signed(env.acct.SID + "|x|soon")},
+		{"no CSRF token", signed(env.acct.SID + "||" + future)},
+		{"a fourth field", signed(env.acct.SID + "|x|" + future + "|admin")},
+		{"signed out", signed("|x|" + future)},
+		{"an account that does not exist", signed("AC" + strings.Repeat("0", 32) + "|x|" + future)},
+		{"empty", ""},
+		{"only a dot", "."},
+		{"10 kB", strings.Repeat("A", 10<<10) + "." + sig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forged := &client{t: t, h: env.h, cookie: &http.Cookie{Name: sessionCookie, Value: tt.value}}
+			res := forged.get("/bins/" + bin.SID)
+			assert.Equal(t, http.StatusSeeOther, res.code, promiseSession)
+			assert.True(t, strings.HasPrefix(res.location(), "/login?"), promiseSession)
+			// A post with the cookie and its own CSRF field changes nothing.
+			forged.cookie = &http.Cookie{Name: sessionCookie, Value: tt.value}
+			post := forged.post("/bins/"+bin.SID, url.Values{"csrf_token": {"x"}, "friendly_name": {"pwned"}, "template": {validTemplate}, "render_policy": {"lenient"}, "revision": {"1"}})
+			assert.Equal(t, http.StatusForbidden, post.code, promiseSession)
+		})
+	}
+	got, err := env.db.Bin(env.acct.SID, bin.SID)
+	require.NoError(t, err)
+	assert.Equal(t, "mine", got.FriendlyName, promiseSession)
+	// The genuine cookie still works: nothing above was a sign-out.
+	assert.Equal(t, http.StatusOK, c.get("/bins/"+bin.SID).code)
+}
+
+// TestHostileSignIn: credentials that are not exactly an account's own.
+func TestHostileSignIn(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	other, otherToken, err := env.db.CreateAccount("Other")
+	require.NoError(t, err)
+	tests := []struct {
+		name, sid, token string
+	}{
+		{"another account's SID with my token", other.SID, env.token},
+		{"my SID with another account's token", env.acct.SID, otherToken},
+		{"my SID in upper case", strings.ToUpper(env.acct.SID), env.token},
+		{"my token in upper case", env.acct.SID, strings.ToUpper(env.token)},
+		{"my token cut short", env.acct.SID, env.token[:len(env.token)-1]},
+		{"my token and more", env.acct.SID, env.token + "0"},
+		{"an empty token", env.acct.SID, ""},
+		{"no SID", "", env.token},
+		{"a SID with NUL", env.acct.SID + "\x00", env.token},
+		{"10 kB token", env.acct.SID, strings.Repeat("0", 10<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := env.anonymous()
+			c.get("/login")
+			res := c.post("/login", url.Values{"account_sid": {tt.sid}, "auth_token": {tt.token}, "next": {"/bins"}})
+			assert.Equal(t, http.StatusForbidden, res.code, promiseSignIn)
+			assert.Contains(t, text(res.body), "The account SID or the auth token is wrong.", promiseSignIn)
+			if len(tt.token) >= 16 {
+				assert.NotContains(t, res.body, tt.token, "the token typed is not shown again")
+			}
+			assert.Equal(t, http.StatusSeeOther, c.get("/bins").code, promiseSignIn)
+		})
+	}
+	t.Run("signing in as another account ends the first session's forms", func(t *testing.T) {
+		c := env.signedIn()
+		first := c.csrf
+		res := c.post("/login", url.Values{"account_sid": {other.SID}, "auth_token": {otherToken}})
+		require.Equal(t, http.StatusSeeOther, res.code)
+		assert.Contains(t, c.get("/bins").body, other.SID)
+		assert.NotEqual(t, first, c.csrf)
+		res = c.post("/bins", url.Values{"csrf_token": {first}, "friendly_name": {"x"}, "template": {validTemplate}, "render_policy": {"lenient"}})
+		assert.Equal(t, http.StatusForbidden, res.code, promiseCSRF)
+	})
+}
+
+// TestHostileWebCrossAccount: every page and form of another account's bin
+// answers what a bin that does not exist answers.
+func TestHostileWebCrossAccount(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.signedIn()
+	theirs := env.otherAccountBin(t)
+	unknown := "EH" + strings.Repeat("0", 32)
+	edit := func() url.Values { return editorForm("mine now", warningTemplate, "strict", 1) }
+	routes := []struct {
+		method, suffix string
+		form           url.Values
+	}{
+		{"GET", "", nil},
+		{"GET", "/preview", nil},
+		{"GET", "/events", nil},
+		{"GET", "/delete", nil},
+		{"GET", "/revisions", nil},
+		{"GET", "/revisions/1", nil},
+		{"GET", "/revisions/1/diff", nil},
+		{"POST", "", edit()},
+		{"POST", "/preview", edit()},
+		{"POST", "/delete", url.Values{"revision": {"1"}}},
+		{"POST", "/revisions/1/restore", url.Values{"revision": {"1"}}},
+	}
+	for _, r := range routes {
+		t.Run(r.method+" "+r.suffix, func(t *testing.T) {
+			do := func(sid string) response {
+				if r.method == "GET" {
+					return c.get("/bins/" + sid + r.suffix)
+				}
+				f := url.Values{}
+				for k, v := range r.form {
+					f[k] = v
+				}
+				return c.post("/bins/"+sid+r.suffix, f)
+			}
+			want := do(unknown)
+			require.Equal(t, http.StatusNotFound, want.code)
+			got := do(theirs.SID)
+			assert.Equal(t, want.code, got.code, promiseIsolation)
+			assert.Equal(t, want.body, got.body, promiseIsolation)
+			assert.NotContains(t, got.body, "theirs", promiseIsolation)
+		})
+	}
+	got, err := env.db.BinBySID(theirs.SID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.Revision, promiseIsolation)
+	assert.Equal(t, "theirs", got.FriendlyName, promiseIsolation)
+}
+
+// TestHostileWebEscaping: text an attacker chose, from a template, a bin's
+// name or a request value that reached the event log, on every page.
+func TestHostileWebEscaping(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	c := env.signedIn()
+	const script = `<script>alert(1)</script>`
+
+	t.Run("a friendly name in the list", func(t *testing.T) {
+		env.createBin(t, `"><img src=x onerror=alert(1)>`+script, validTemplate)
+		res := c.get("/bins")
+		require.Equal(t, http.StatusOK, res.code)
+		assert.NotContains(t, res.body, script, promiseEscaping)
+		assert.NotContains(t, res.body, "<img src=x", promiseEscaping)
+	})
+	t.Run("a diagnostic that quotes an element", func(t *testing.T) {
+		res := c.post("/bins", editorForm("x", "<Response>"+script+"</Response>", "lenient", 0))
+		require.Equal(t, http.StatusUnprocessableEntity, res.code)
+		assert.NotContains(t, res.body, script, promiseEscaping)
+		assert.Contains(t, text(res.body), "<script> is not allowed", promiseEscaping)
+	})
+	t.Run("a request value in the event log", func(t *testing.T) {
+		const tmpl = "<Response>\n  <Dial><Number>{{To}}</Number></Dial>\n  <Hangup/>\n</Response>\n"
+		b := env.createBin(t, "dialer", tmpl)
+		compiled, err := engine.Compile(tmpl)
+		require.NoError(t, err)
+		_, diags, err := compiled.Render(map[string][]string{"To": {script}}, engine.Lenient)
+		require.NoError(t, err)
+		require.NotEmpty(t, diags)
+		for _, d := range diags {
+			env.db.AddEvent(b.SID, store.Event{Severity: d.Severity.String(), Code: string(d.Code), Message: d.Message, Slot: d.Slot, Line: d.Line, Column: d.Column})
+		}
+		res := c.get("/bins/" + b.SID + "/events")
+		require.Equal(t, http.StatusOK, res.code)
+		assert.NotContains(t, res.body, script, promiseEscaping)
+		assert.Contains(t, text(res.body), script, "the value is shown, as text")
+	})
+	t.Run("a preview of hostile values", func(t *testing.T) {
+		b := env.createBin(t, "p", validTemplate)
+		form := editorForm("p", validTemplate, "lenient", b.Revision)
+		form["param_name"] = []string{"name"}
+		form["param_value"] = []string{"]]></textarea>" + script}
+		res := c.post("/bins/"+b.SID+"/preview", form)
+		require.Equal(t, http.StatusOK, res.code)
+		assert.NotContains(t, res.body, script, promiseEscaping)
+		assert.NotContains(t, res.body, "</textarea><script", promiseEscaping)
+	})
+}
+
+// TestWebLimitsAtTheirEdge: the template and body limits of the form, at
+// the limit and one over.
+func TestWebLimitsAtTheirEdge(t *testing.T) {
+	padded := func(n int) string {
+		return "<Response>" + strings.Repeat(" ", n-len("<Response></Response>")) + "</Response>"
+	}
+	t.Run("template", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		c := env.signedIn()
+		res := c.post("/bins", editorForm("edge", padded(maxTemplateBytes), "lenient", 0))
+		require.Equal(t, http.StatusSeeOther, res.code, promiseFormLimits)
+		res = c.post("/bins", editorForm("over", padded(maxTemplateBytes+1), "lenient", 0))
+		assert.Equal(t, http.StatusUnprocessableEntity, res.code, promiseFormLimits)
+		assert.Contains(t, text(res.body), "the limit is 65536 bytes", promiseFormLimits)
+		assert.Equal(t, 1, countBins(t, env))
+		// The form's line ends become "\n" before the limit applies, as
+		// the browser's "\r\n" are not the template's.
+		crlf := "<Response>\r\n" + strings.Repeat(" ", maxTemplateBytes-len("<Response>\n</Response>")) + "</Response>"
+		require.Equal(t, maxTemplateBytes+1, len(crlf))
+		res = c.post("/bins", editorForm("crlf", crlf, "lenient", 0))
+		assert.Equal(t, http.StatusSeeOther, res.code, promiseFormLimits)
+	})
+	t.Run("body", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		c := env.signedIn()
+		body := func(n int) string {
+			head := url.Values{"csrf_token": {c.csrf}, "friendly_name": {"big"}, "render_policy": {"lenient"}}.Encode() + "&template="
+			return head + strings.Repeat("+", n-len(head))
+		}
+		post := func(b string) response {
+			req := httptest.NewRequest(http.MethodPost, "/bins", strings.NewReader(b))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return c.do(req)
+		}
+		res := post(body(DefaultMaxBodyBytes))
+		assert.Equal(t, http.StatusUnprocessableEntity, res.code, "a body at the limit is read; its template is too large")
+		res = post(body(DefaultMaxBodyBytes + 1))
+		assert.Equal(t, http.StatusRequestEntityTooLarge, res.code, promiseFormLimits)
+		assert.Contains(t, text(res.body), "Nothing was changed", promiseFormLimits)
+		assert.Equal(t, 0, countBins(t, env))
+	})
+}

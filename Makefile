@@ -46,8 +46,14 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
+# bench runs the Go benchmarks, then the load run on loopback: the bin URL
+# against /static (same bytes, no template work), creates through the API,
+# and the bin URL over 100,000 bins, with resident memory (about 1m40s;
+# `go run ./cmd/twimlbin help loadtest` for its flags, set with LOADTEST_FLAGS).
+LOADTEST_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/twimlbin loadtest $(LOADTEST_FLAGS)
 
 clean:
 	rm -rf bin

@@ -1,122 +1,304 @@
 package api
 
 import (
+	"errors"
+	"hash/maphash"
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unique"
+	"weak"
 
 	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/store"
 )
 
+// program is a compiled template and the parameters it reads. Bins whose
+// templates are the same text share one.
+type program struct {
+	tmpl *engine.Template
+	vars varSet
+}
+
+func newProgram(t *engine.Template) *program {
+	return &program{tmpl: t, vars: newVarSet(t.Variables())}
+}
+
 // compiled is a bin's template at one revision, ready to render.
 type compiled struct {
 	revision int
-	tmpl     *engine.Template
 	policy   engine.Policy
-	vars     varSet // the parameters tmpl reads
+	*program
 }
 
-func newCompiled(revision int, t *engine.Template, p engine.Policy) *compiled {
-	return &compiled{revision: revision, tmpl: t, policy: p, vars: newVarSet(t.Variables())}
+// servedBin is what the bin URL needs of a bin, kept in memory between
+// requests: valid while the store's generations of the bin and of its
+// account are the ones read before the bin and the account's Twilio auth
+// token were (store.DB.Generation). It is never changed once made.
+type servedBin struct {
+	sid         string
+	accountSID  string
+	twilioToken string // "" when requests need no signature
+	binGen      uint64
+	accountGen  uint64
+	policy      engine.Policy
+	// prog is the compiled template. The cache's program table holds it;
+	// when the table drops it, the bin is loaded again.
+	prog weak.Pointer[program]
+	// compileErr is set instead of prog when the stored template or policy
+	// no longer compiles (saved under an older engine).
+	compileErr error
 }
 
-// templateCache keeps compiled templates by bin SID, each tagged with the
-// revision it was compiled from: a lookup for another revision is a miss,
-// so an update never serves the old template, whoever made it. It holds at
-// most max entries; adding one to a full cache drops another, chosen at
-// random (sync.Map ranges from a random point), which needs no bookkeeping
-// on the read path.
+// templateCache keeps what the bin URL serves in memory, in two tables:
+//
+//   - programs, compiled templates by template text, at most maxPrograms:
+//     they are the memory that counts (the gallery's contextual-calling
+//     template, 500 bytes of text, compiles to some 15 kB), and bins with
+//     the same text, copied from the gallery, share one;
+//   - bins, a servedBin by SID, at most maxBins (binTable), small and
+//     pointing weakly at their program.
+//
+// A bin is served from memory while the store's generations of the bin and
+// of its account stay the same, so an update made through the store by
+// anyone (this API, the web form) is seen by the next request, and a
+// deleted bin is a 404 at once. A full table drops an entry chosen at
+// random, which needs no bookkeeping on the read path.
 type templateCache struct {
-	max     int64
-	size    atomic.Int64
-	entries sync.Map // bin SID → *compiled
+	db      *store.DB
 	metrics *metrics
+
+	mu          sync.Mutex
+	programs    map[string]*program // template text → program
+	maxPrograms int
+
+	bins *binTable
 }
 
-func newTemplateCache(max int, m *metrics) *templateCache {
-	return &templateCache{max: int64(max), metrics: m}
-}
-
-// get returns the compiled template of b's current revision, compiling it
-// and keeping it on a miss. It returns the engine's error when the template
-// no longer compiles.
-func (tc *templateCache) get(b store.Bin) (*compiled, error) {
-	if e := tc.lookup(b); e != nil {
-		tc.metrics.cacheHits.Inc()
-		return e, nil
+func newTemplateCache(db *store.DB, maxPrograms, maxBins int, m *metrics) *templateCache {
+	return &templateCache{
+		db: db, metrics: m,
+		programs: map[string]*program{}, maxPrograms: maxPrograms,
+		bins: newBinTable(maxBins),
 	}
-	tc.metrics.cacheMisses.Inc()
-	e, err := compileBin(b)
+}
+
+// serve returns what the bin URL needs of bin sid, with its program, nil
+// when bin.compileErr is set. In the common case it reads two atomic
+// counters and nothing else; when the bin or its account may have changed,
+// it reads them from the store. ErrNotFound when there is no such bin.
+func (tc *templateCache) serve(sid string) (*servedBin, *program, error) {
+	if b := tc.bins.load(sid); b != nil {
+		if tc.db.Generation(sid) == b.binGen && tc.db.Generation(b.accountSID) == b.accountGen {
+			if b.compileErr != nil {
+				tc.metrics.binCacheHits.Inc()
+				return b, nil, nil
+			}
+			if p := b.prog.Value(); p != nil {
+				tc.metrics.binCacheHits.Inc()
+				return b, p, nil
+			}
+		}
+	}
+	tc.metrics.binCacheMisses.Inc()
+	return tc.load(sid)
+}
+
+// load reads bin sid and its account's Twilio auth token from the store,
+// each after its generation, and keeps them.
+func (tc *templateCache) load(sid string) (*servedBin, *program, error) {
+	binGen := tc.db.Generation(sid)
+	start := time.Now()
+	bin, err := tc.db.BinBySID(sid)
+	tc.metrics.observeStore(opBinBySID, start)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			tc.remove(sid)
+		}
+		return nil, nil, err
+	}
+	accountGen := tc.db.Generation(bin.AccountSID)
+	start = time.Now()
+	token, err := tc.db.TwilioAuthToken(bin.AccountSID)
+	tc.metrics.observeStore(opTwilioToken, start)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &servedBin{
+		sid:         strings.Clone(sid),                  // not the request's path
+		accountSID:  unique.Make(bin.AccountSID).Value(), // one copy per account
+		twilioToken: token,
+		binGen:      binGen,
+		accountGen:  accountGen,
+	}
+	c, err := tc.compile(bin, true)
+	if err != nil {
+		b.compileErr = err
+	} else {
+		b.policy, b.prog = c.policy, weak.Make(c.program)
+	}
+	tc.bins.store(b)
+	if err != nil {
+		return b, nil, nil
+	}
+	return b, c.program, nil
+}
+
+// peek returns b's compiled template without keeping what it compiles:
+// management reads that walk many bins must not push out the templates
+// being served. It returns the engine's error when the template or the
+// policy no longer compiles.
+func (tc *templateCache) peek(b store.Bin) (*compiled, error) {
+	return tc.compile(b, false)
+}
+
+// put keeps a template the API has just compiled for a bin it saved, so
+// that the bin's next request does not compile it again.
+func (tc *templateCache) put(b store.Bin, t *engine.Template) {
+	tc.addProgram(b.Template, newProgram(t))
+}
+
+// remove forgets a deleted bin.
+func (tc *templateCache) remove(sid string) {
+	tc.bins.remove(sid)
+}
+
+// compile returns b's template compiled with its policy, from the program
+// table when a bin with the same text has been compiled, and keeps a new
+// program in the table when keep is set.
+func (tc *templateCache) compile(b store.Bin, keep bool) (*compiled, error) {
+	policy, err := engine.ParsePolicy(b.RenderPolicy)
 	if err != nil {
 		return nil, err
 	}
-	tc.add(b.SID, e)
-	return e, nil
-}
-
-// peek is get without keeping what it compiles: management reads that walk
-// many bins must not push out the templates being served.
-func (tc *templateCache) peek(b store.Bin) (*compiled, error) {
-	if e := tc.lookup(b); e != nil {
-		return e, nil
-	}
-	return compileBin(b)
-}
-
-// put keeps a template the API has just compiled for a bin it saved.
-func (tc *templateCache) put(b store.Bin, t *engine.Template) {
-	p, err := engine.ParsePolicy(b.RenderPolicy)
-	if err != nil {
-		tc.remove(b.SID)
-		return
-	}
-	tc.add(b.SID, newCompiled(b.Revision, t, p))
-}
-
-// remove forgets a bin's template.
-func (tc *templateCache) remove(sid string) {
-	if _, loaded := tc.entries.LoadAndDelete(sid); loaded {
-		tc.size.Add(-1)
-	}
-}
-
-func (tc *templateCache) lookup(b store.Bin) *compiled {
-	if v, ok := tc.entries.Load(b.SID); ok {
-		if e := v.(*compiled); e.revision == b.Revision {
-			return e
+	tc.mu.Lock()
+	p := tc.programs[b.Template]
+	tc.mu.Unlock()
+	if p != nil {
+		tc.metrics.cacheHits.Inc()
+	} else {
+		tc.metrics.cacheMisses.Inc()
+		t, err := engine.Compile(b.Template)
+		if err != nil {
+			return nil, err
 		}
+		p = newProgram(t)
+		if keep {
+			p = tc.addProgram(b.Template, p)
+		}
+	}
+	return &compiled{revision: b.Revision, policy: policy, program: p}, nil
+}
+
+// addProgram keeps p as the program of src, unless the table has one
+// already (compiled meanwhile by another request), and returns the one
+// kept.
+func (tc *templateCache) addProgram(src string, p *program) *program {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if old := tc.programs[src]; old != nil {
+		return old
+	}
+	// Drop whatever map iteration yields first: close enough to random.
+	for k := range tc.programs {
+		if len(tc.programs) < tc.maxPrograms {
+			break
+		}
+		delete(tc.programs, k)
+	}
+	tc.programs[src] = p
+	return p
+}
+
+// binTable holds servedBins by SID in shards, each a small map that a
+// write replaces whole (copy on write), so that a lookup takes no lock,
+// writes no shared memory and follows few pointers at any number of bins:
+// a hash, an atomic load and a lookup in a map of a few dozen entries.
+// (sync.Map, a trie, costs a cache miss per level at 100,000 bins.) Writes,
+// when a bin is read from the store, copy one shard. Each shard holds at
+// most perShard bins; adding one to a full shard drops another, chosen at
+// random.
+type binTable struct {
+	seed     maphash.Seed
+	shards   []binShard
+	perShard int
+}
+
+type binShard struct {
+	mu   sync.Mutex // held by writers
+	bins atomic.Pointer[map[string]*servedBin]
+}
+
+// binsPerShard is about how many bins a full shard holds.
+const binsPerShard = 64
+
+func newBinTable(maxBins int) *binTable {
+	n := 1
+	for n < 4096 && n*binsPerShard < maxBins {
+		n *= 2
+	}
+	return &binTable{seed: maphash.MakeSeed(), shards: make([]binShard, n), perShard: max(1, maxBins/n)}
+}
+
+func (t *binTable) shard(sid string) *binShard {
+	return &t.shards[maphash.String(t.seed, sid)%uint64(len(t.shards))]
+}
+
+// load returns the entry of sid, nil when there is none.
+func (t *binTable) load(sid string) *servedBin {
+	if m := t.shard(sid).bins.Load(); m != nil {
+		return (*m)[sid]
 	}
 	return nil
 }
 
-func (tc *templateCache) add(sid string, e *compiled) {
-	if _, loaded := tc.entries.Swap(sid, e); loaded {
-		return
+// store adds or replaces the entry of b's bin.
+func (t *binTable) store(b *servedBin) {
+	sh := t.shard(b.sid)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var m map[string]*servedBin
+	if old := sh.bins.Load(); old != nil {
+		m = maps.Clone(*old)
+	} else {
+		m = make(map[string]*servedBin, 1)
 	}
-	if tc.size.Add(1) <= tc.max {
-		return
+	if _, ok := m[b.sid]; !ok && len(m) >= t.perShard {
+		for k := range m { // map iteration: close enough to random
+			delete(m, k)
+			break
+		}
 	}
-	tc.entries.Range(func(k, _ any) bool {
-		if k == sid {
-			return true
-		}
-		if _, loaded := tc.entries.LoadAndDelete(k); loaded {
-			tc.size.Add(-1)
-			return false
-		}
-		return true
-	})
+	m[b.sid] = b
+	sh.bins.Store(&m)
 }
 
-// compileBin compiles a bin's template with its policy.
-func compileBin(b store.Bin) (*compiled, error) {
-	p, err := engine.ParsePolicy(b.RenderPolicy)
-	if err != nil {
-		return nil, err
+// remove drops the entry of sid.
+func (t *binTable) remove(sid string) {
+	sh := t.shard(sid)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := sh.bins.Load()
+	if old == nil {
+		return
 	}
-	t, err := engine.Compile(b.Template)
-	if err != nil {
-		return nil, err
+	if _, ok := (*old)[sid]; !ok {
+		return
 	}
-	return newCompiled(b.Revision, t, p), nil
+	m := maps.Clone(*old)
+	delete(m, sid)
+	sh.bins.Store(&m)
+}
+
+// len is how many bins the table holds.
+func (t *binTable) len() int {
+	n := 0
+	for i := range t.shards {
+		if m := t.shards[i].bins.Load(); m != nil {
+			n += len(*m)
+		}
+	}
+	return n
 }

@@ -1,60 +1,244 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/twimlbin/twimlbin/store"
 )
 
-func TestTemplateCache(t *testing.T) {
-	m := newMetrics(nil)
-	tc := newTemplateCache(3, m)
-	bin := func(i, rev int) store.Bin {
-		return store.Bin{SID: fmt.Sprintf("EH%032d", i), Revision: rev, RenderPolicy: "strict",
-			Template: fmt.Sprintf("<Response><Say>%d.%d {{x}}</Say></Response>", i, rev)}
-	}
-	first, err := tc.get(bin(1, 1))
+// newCacheEnv is a template cache over a real database holding one
+// account.
+func newCacheEnv(t *testing.T, maxPrograms, maxBins int) (*templateCache, *store.DB, string) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := tc.get(bin(1, 1)); again != first {
-		t.Error("a second get compiled again")
-	}
-	// Another revision is a miss, and replaces the entry.
-	second, _ := tc.get(bin(1, 2))
-	if second == first || second.revision != 2 {
-		t.Errorf("revision 2 got %+v", second)
-	}
-	out, _, _ := second.tmpl.Render(nil, second.policy)
-	if string(out) != "<Response><Say>1.2 </Say></Response>" {
-		t.Errorf("revision 2 renders %s", out)
-	}
-	// Bounded.
-	for i := 2; i <= 10; i++ {
-		tc.get(bin(i, 1))
-	}
-	if n := tc.size.Load(); n != 3 {
-		t.Errorf("size %d, want 3", n)
-	}
-	count := 0
-	tc.entries.Range(func(any, any) bool { count++; return true })
-	if count != 3 {
-		t.Errorf("%d entries, want 3", count)
-	}
-	// peek does not keep what it compiles.
-	if _, err := tc.peek(bin(99, 1)); err != nil {
+	t.Cleanup(func() {
+		if err := db.Check(); err != nil {
+			t.Errorf("store check: %v", err)
+		}
+		db.Close()
+	})
+	acct, _, err := db.CreateAccount("alice")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := tc.entries.Load(bin(99, 1).SID); ok {
+	return newTemplateCache(db, maxPrograms, maxBins, newMetrics(db)), db, acct.SID
+}
+
+// renderServed serves sid from the cache and renders it with no parameters.
+func renderServed(t *testing.T, tc *templateCache, sid string) string {
+	t.Helper()
+	b, p, err := tc.serve(sid)
+	if err != nil {
+		t.Fatalf("serve %s: %v", sid, err)
+	}
+	if p == nil {
+		t.Fatalf("serve %s: no program (%v)", sid, b.compileErr)
+	}
+	out, _, err := p.tmpl.Render(nil, b.policy)
+	if err != nil {
+		t.Fatalf("render %s: %v", sid, err)
+	}
+	return string(out)
+}
+
+func say(s string) string { return "<Response><Say>" + s + "</Say></Response>" }
+
+// TestTemplateCacheSeesStoreWrites: whatever writes through the store, the
+// next serve sees it, and an unchanged bin is served from memory.
+func TestTemplateCacheSeesStoreWrites(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 10, 10)
+	bin, err := db.CreateBin(acct, storeInput("a", say("one"), "strict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := renderServed(t, tc, bin.SID); got != say("one") {
+		t.Fatalf("first serve: %s", got)
+	}
+	first, _, _ := tc.serve(bin.SID)
+	if again, _, _ := tc.serve(bin.SID); again != first {
+		t.Error("an unchanged bin was read again")
+	}
+
+	if _, err := db.UpdateBin(acct, bin.SID, 0, storeInput("a", say("two"), "lenient")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := tc.serve(bin.SID); b == first {
+		t.Error("an updated bin was served from memory")
+	}
+	if got := renderServed(t, tc, bin.SID); got != say("two") {
+		t.Errorf("after an update: %s", got)
+	}
+	if b, _, _ := tc.serve(bin.SID); b.policy.String() != "lenient" {
+		t.Errorf("policy %s after the update", b.policy)
+	}
+	if _, err := db.RestoreRevision(acct, bin.SID, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := renderServed(t, tc, bin.SID); got != say("one") {
+		t.Errorf("after a restore: %s", got)
+	}
+
+	if _, err := db.SetTwilioAuthToken(acct, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := tc.serve(bin.SID); b.twilioToken != "secret" {
+		t.Errorf("token %q after setting it", b.twilioToken)
+	}
+	if _, err := db.SetTwilioAuthToken(acct, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := tc.serve(bin.SID); b.twilioToken != "" {
+		t.Errorf("token %q after clearing it", b.twilioToken)
+	}
+
+	if err := db.DeleteBin(acct, bin.SID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tc.serve(bin.SID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after a delete: %v, want ErrNotFound", err)
+	}
+	if tc.bins.load(bin.SID) != nil || tc.bins.len() != 0 {
+		t.Errorf("a deleted bin is kept (%d bins)", tc.bins.len())
+	}
+}
+
+func TestTemplateCacheBounds(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 3, 5)
+	var sids []string
+	for i := range 10 {
+		// Two bins per template text.
+		bin, err := db.CreateBin(acct, storeInput("b", say(fmt.Sprint(i/2)), "strict"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, bin.SID)
+		if got, want := renderServed(t, tc, bin.SID), say(fmt.Sprint(i/2)); got != want {
+			t.Errorf("bin %d renders %s, want %s", i, got, want)
+		}
+	}
+	if n := tc.bins.len(); n != 5 {
+		t.Errorf("%d bins kept, want 5", n)
+	}
+	if n := len(tc.programs); n != 3 {
+		t.Errorf("%d programs kept, want 3", n)
+	}
+	// Bins with the same text share a program.
+	_, p8, _ := tc.serve(sids[8])
+	_, p9, _ := tc.serve(sids[9])
+	if p8 != p9 {
+		t.Error("two bins with the same text have two programs")
+	}
+
+	// A bin whose program was dropped and collected is loaded again.
+	runtime.GC()
+	for i, sid := range sids {
+		if got, want := renderServed(t, tc, sid), say(fmt.Sprint(i/2)); got != want {
+			t.Errorf("bin %d renders %s after a GC, want %s", i, got, want)
+		}
+	}
+}
+
+func TestTemplateCachePeekAndPut(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 10, 10)
+	bin, err := db.CreateBin(acct, storeInput("p", say("peek"), "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tc.peek(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.revision != bin.Revision || c.policy.String() != "lenient" {
+		t.Errorf("peek: revision %d policy %s", c.revision, c.policy)
+	}
+	if len(tc.programs) != 0 {
 		t.Error("peek kept its template")
 	}
-	tc.remove(bin(10, 1).SID)
-	if _, ok := tc.entries.Load(bin(10, 1).SID); ok || tc.size.Load() != 2 {
-		t.Errorf("remove: size %d", tc.size.Load())
+	tc.put(bin, c.tmpl)
+	if p := tc.programs[bin.Template]; p == nil || p.tmpl != c.tmpl {
+		t.Error("put did not keep the template")
 	}
-	// A template that no longer compiles is an error, not a panic.
-	if _, err := tc.get(store.Bin{SID: "EH" + fmt.Sprintf("%032d", 50), Revision: 1, RenderPolicy: "lenient", Template: "<Response>"}); err == nil {
-		t.Error("a broken template compiled")
+	if b, p, err := tc.serve(bin.SID); err != nil || p == nil || p.tmpl != c.tmpl || b.compileErr != nil {
+		t.Errorf("serve after put: %v, %v", p, err)
+	}
+}
+
+// TestTemplateCacheBrokenTemplate: a stored template that no longer
+// compiles is served as such, not as an error of the cache.
+func TestTemplateCacheBrokenTemplate(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 10, 10)
+	bin, err := db.CreateBin(acct, storeInput("broken", "<Response>", "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		b, p, err := tc.serve(bin.SID)
+		if err != nil || p != nil || b == nil || b.compileErr == nil {
+			t.Errorf("serve: %+v, %v, %v", b, p, err)
+		}
+	}
+	if _, err := tc.peek(bin); err == nil {
+		t.Error("peek compiled a broken template")
+	}
+}
+
+func TestBinTable(t *testing.T) {
+	for _, max := range []int{1, 5, 1000, 20000} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			tab := newBinTable(max)
+			sid := func(i int) string { return fmt.Sprintf("EH%032x", i) }
+			for i := range 3 * max {
+				tab.store(&servedBin{sid: sid(i), binGen: uint64(i)})
+				if b := tab.load(sid(i)); b == nil || b.binGen != uint64(i) {
+					t.Fatalf("bin %d not found after its store", i)
+				}
+			}
+			if n := tab.len(); n > max || n < max/2 {
+				t.Errorf("%d bins kept of %d stored, want at most %d and not far below", n, 3*max, max)
+			}
+			last := sid(3*max - 1)
+			tab.store(&servedBin{sid: last, binGen: 7})
+			if b := tab.load(last); b == nil || b.binGen != 7 {
+				t.Errorf("a replaced entry reads %+v", b)
+			}
+			n := tab.len()
+			tab.remove(last)
+			tab.remove(sid(-1))
+			if tab.load(last) != nil || tab.len() != n-1 {
+				t.Errorf("remove: %d bins, want %d", tab.len(), n-1)
+			}
+		})
+	}
+}
+
+func TestBinTableConcurrent(t *testing.T) {
+	tab := newBinTable(100)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				sid := fmt.Sprintf("EH%032x", (g*7+i)%300)
+				if i%3 == 0 {
+					tab.remove(sid)
+				} else {
+					tab.store(&servedBin{sid: sid})
+				}
+				if b := tab.load(sid); b != nil && b.sid != sid {
+					t.Errorf("load %s gave %s", sid, b.sid)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := tab.len(); n > 100 {
+		t.Errorf("%d bins kept, want at most 100", n)
 	}
 }

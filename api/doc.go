@@ -18,12 +18,17 @@
 //     form-encoded POST, from the body. A name present in both takes the body's
 //     values: Twilio posts its own parameters (From, CallSid…) in the body, and
 //     a query string someone else wrote must not override them.
-//   - Compiled templates are cached in memory by bin SID and revision. Each
-//     request reads the bin's record from the store (a read transaction, no
-//     write), so an update made by any writer of the database (this API, the
-//     web form) is visible to the very next request, and only the parse is
-//     saved. The cache is bounded (Config.CacheSize); a full cache drops an
-//     entry at random.
+//   - The bin URL serves from memory: the compiled template, the policy and
+//     the account's Twilio auth token, kept per bin (cache.go). The store
+//     counts the writes of every bin and account (store.DB.Generation, an
+//     atomic counter bumped once a write commits); a request reads two
+//     counters and, when neither moved since the bin was read, touches
+//     neither the database nor a decoder. When one moved, it reads the bin
+//     and the token again, so an update or a delete made through the store
+//     by any caller (this API, the web form) is visible to the very next
+//     request. Compiled templates are shared by bins with the same text and
+//     bounded (Config.CacheSize); the bins kept are bounded too
+//     (Config.BinCacheSize); a full table drops an entry at random.
 //   - A render that fails under the strict policy answers 500, so that Twilio
 //     uses the number's fallback URL; the body says only that the bin could
 //     not be rendered. Under the lenient policy the repaired TwiML answers 200.

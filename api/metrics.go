@@ -57,8 +57,11 @@ type metrics struct {
 	renderTime   map[string]prometheus.Observer
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
-	storeTime    [numOps]prometheus.Observer
-	routes       map[string]bool
+	// Bin URL requests served from memory, and those that read the store.
+	binCacheHits   prometheus.Counter
+	binCacheMisses prometheus.Counter
+	storeTime      [numOps]prometheus.Observer
+	routes         map[string]bool
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -86,7 +89,11 @@ func newMetrics(db *store.DB) *metrics {
 	}, []string{"outcome"})
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "twimlbin_template_cache_requests_total",
-		Help: "Lookups of compiled templates by result: hit, or miss (the template was compiled).",
+		Help: "Lookups of compiled templates by template text, when a bin is read from the store: hit, or miss (the template was compiled).",
+	}, []string{"result"})
+	binCache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "twimlbin_bin_cache_requests_total",
+		Help: "Bin URL requests by how the bin was found: hit (in memory, unchanged since it was read), or miss (read from the store).",
 	}, []string{"result"})
 	storeTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "twimlbin_store_duration_seconds",
@@ -104,11 +111,13 @@ func newMetrics(db *store.DB) *metrics {
 	}
 	m.cacheHits = cache.WithLabelValues("hit")
 	m.cacheMisses = cache.WithLabelValues("miss")
+	m.binCacheHits = binCache.WithLabelValues("hit")
+	m.binCacheMisses = binCache.WithLabelValues("miss")
 	for op, name := range opNames {
 		m.storeTime[op] = storeTime.WithLabelValues(name)
 	}
 	m.reg.MustRegister(
-		m.httpRequests, m.httpDuration, binRequests, renderTime, cache, storeTime,
+		m.httpRequests, m.httpDuration, binRequests, renderTime, cache, binCache, storeTime,
 		storeCollector{db},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

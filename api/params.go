@@ -3,6 +3,7 @@ package api
 import (
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // varSet is the set of parameter names a template reads.
@@ -35,6 +36,13 @@ func (s varSet) wants(name string) bool {
 // template reads a few. A pair url.ParseQuery would refuse is skipped, as
 // url.URL.Query does.
 func (s varSet) addParams(dst map[string][]string, raw string) {
+	s.appendParams(dst, raw, nil)
+}
+
+// appendParams is addParams keeping the first value of each name in
+// *store, when store is not nil, rather than in a slice of its own: one
+// allocation per request instead of one per parameter.
+func (s varSet) appendParams(dst map[string][]string, raw string, store *[]string) {
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -62,32 +70,66 @@ func (s varSet) addParams(dst map[string][]string, raw string) {
 			}
 			value = v
 		}
-		dst[key] = append(dst[key], value)
+		if old, ok := dst[key]; ok || store == nil {
+			dst[key] = append(old, value)
+		} else {
+			// Capacity 1: a second value copies rather than overwrite the
+			// next name's.
+			*store = append(*store, value)
+			n := len(*store)
+			dst[key] = (*store)[n-1 : n : n]
+		}
 	}
+}
+
+// requestParams holds the parameters of one request while its bin renders. The
+// bin URL recycles them (getParams, putParams): their maps and the backing
+// store of single values would otherwise be allocated anew per request.
+type requestParams struct {
+	values map[string][]string // what the template gets
+	body   map[string][]string // the form body's, before they replace the query's
+	store  []string
+}
+
+var paramsPool = sync.Pool{New: func() any {
+	return &requestParams{values: map[string][]string{}, body: map[string][]string{}}
+}}
+
+func getParams() *requestParams { return paramsPool.Get().(*requestParams) }
+
+// putParams recycles p, unless a request with many values grew it.
+func putParams(p *requestParams) {
+	if cap(p.store) > 64 {
+		return
+	}
+	clear(p.values)
+	clear(p.body)
+	clear(p.store) // no strings kept alive in the pool
+	p.store = p.store[:0]
+	paramsPool.Put(p)
 }
 
 // binParams returns the parameters a bin's template reads from a request:
 // the query string's, then the form body's, whose values replace the
 // query's for a name in both (Twilio sends its own parameters in the body).
 // form is the parsed body when the caller has parsed it (to check a
-// signature), else rawForm is the body, or "".
-func (s varSet) binParams(rawQuery string, form url.Values, rawForm string) map[string][]string {
-	params := make(map[string][]string, len(s))
-	s.addParams(params, rawQuery)
+// signature), else rawForm is the body, or "". The map returned is
+// p.values, valid until p is recycled.
+func (s varSet) binParams(rawQuery string, form url.Values, rawForm string, p *requestParams) map[string][]string {
+	s.appendParams(p.values, rawQuery, &p.store)
 	if form != nil {
 		for name, values := range form {
 			if s.wants(name) {
-				params[name] = values
+				p.values[name] = values
 			}
 		}
-		return params
+		return p.values
 	}
 	if rawForm != "" {
-		fromForm := make(map[string][]string, len(s))
-		s.addParams(fromForm, rawForm)
-		for name, values := range fromForm {
-			params[name] = values
+		s.appendParams(p.body, rawForm, &p.store)
+		for name, values := range p.body {
+			p.values[name] = values
 		}
 	}
-	return params
+	return p.values
 }

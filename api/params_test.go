@@ -27,22 +27,26 @@ func TestBinParams(t *testing.T) {
 		{"semicolon skipped", "name;x=1&From=2&name=a;b", "", map[string][]string{"From": {"2"}}},
 		{"nothing", "", "", map[string][]string{}},
 	}
+	// One params for every case, recycled in between as the bin URL does.
+	p := getParams()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := vars.binParams(tt.query, nil, tt.body); !reflect.DeepEqual(got, tt.want) {
+			if got := vars.binParams(tt.query, nil, tt.body, p); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
+			putParams(p)
+			p = getParams()
 		})
 	}
 	// A parsed form (signature checked) gives the same.
 	form, _ := url.ParseQuery("name=Body&CallSid=CA1")
-	if got, want := vars.binParams("name=Query", form, ""), map[string][]string{"name": {"Body"}}; !reflect.DeepEqual(got, want) {
+	if got, want := vars.binParams("name=Query", form, "", p), map[string][]string{"name": {"Body"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("parsed form: got %v, want %v", got, want)
 	}
 }
 
 // FuzzAddParams: for the names a template reads, addParams decodes what
-// url.ParseQuery decodes.
+// url.ParseQuery decodes, and appendParams with a store the same.
 func FuzzAddParams(f *testing.F) {
 	for _, seed := range []string{"a=1&b=2", "a=%41&a=+", "a%3D=1", "a;b=1&a=2", "&&a", "%zz=1&a=%z"} {
 		f.Add(seed)
@@ -60,6 +64,12 @@ func FuzzAddParams(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, map[string][]string(want)) {
 			t.Errorf("addParams(%q) = %v, url.ParseQuery = %v", raw, got, want)
+		}
+		// Values kept in a shared store read the same.
+		stored, store := map[string][]string{}, make([]string, 0, 1)
+		vars.appendParams(stored, raw, &store)
+		if !reflect.DeepEqual(stored, got) {
+			t.Errorf("appendParams(%q) with a store = %v, without = %v", raw, stored, got)
 		}
 	})
 }

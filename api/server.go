@@ -16,9 +16,12 @@ import (
 const (
 	// DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is 0.
 	DefaultMaxBodyBytes = 256 << 10
-	// DefaultCacheSize bounds the compiled-template cache when
+	// DefaultCacheSize bounds the compiled templates kept in memory when
 	// Config.CacheSize is 0.
 	DefaultCacheSize = 10000
+	// DefaultBinCacheSize bounds the bins kept in memory for the bin URL
+	// when Config.BinCacheSize is 0: about 200 bytes each, 50 MB when full.
+	DefaultBinCacheSize = 1 << 18
 	// MaxTemplateBytes is the largest template the API saves: Twilio's limit
 	// on a TwiML response (64 kB), which the engine's own bound exceeds.
 	MaxTemplateBytes = 64 << 10
@@ -41,8 +44,13 @@ type Config struct {
 	// single account may.
 	BackupAccounts []string
 	// CacheSize bounds the number of compiled templates kept in memory; 0
-	// means DefaultCacheSize.
+	// means DefaultCacheSize. Bins whose templates are the same text share
+	// one.
 	CacheSize int
+	// BinCacheSize bounds the number of bins whose SID, account, Twilio
+	// auth token and policy the bin URL keeps in memory; 0 means
+	// DefaultBinCacheSize.
+	BinCacheSize int
 	// StaticBody, when not nil, adds GET and POST /static, answering these
 	// bytes as the bin URL answers TwiML (same headers, same middleware) with
 	// no store or template work: the baseline of load benchmarks.
@@ -70,6 +78,9 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.BinCacheSize <= 0 {
+		cfg.BinCacheSize = DefaultBinCacheSize
+	}
 	base, err := publicBase(cfg.PublicURL)
 	if err != nil {
 		return nil, err
@@ -85,7 +96,7 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 		echo:    echo.New(),
 		metrics: newMetrics(db),
 	}
-	s.cache = newTemplateCache(cfg.CacheSize, s.metrics)
+	s.cache = newTemplateCache(db, cfg.CacheSize, cfg.BinCacheSize, s.metrics)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError

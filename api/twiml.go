@@ -33,10 +33,11 @@ var renderBuffers = sync.Pool{New: func() any {
 // without its valid X-Twilio-Signature is a 403. A render that fails under
 // the strict policy is a 500, which makes Twilio use the fallback URL. Each
 // render diagnostic is written to the bin's event log and the request is
-// counted in the bin's usage, both buffered by the store: the request path
-// only reads the database.
+// counted in the bin's usage, both buffered by the store. The request path
+// reads the database only when the bin or its account has been written
+// since the bin was last served (templateCache).
 func (s *Server) serveBin(c echo.Context) error {
-	bin, err := s.servedBin(c.Param("sid"))
+	bin, prog, err := s.lookupBin(c.Param("sid"))
 	if err != nil {
 		return err
 	}
@@ -51,17 +52,16 @@ func (s *Server) serveBin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.cache.get(bin)
-	if err != nil {
+	if bin.compileErr != nil {
 		// Saved under an older engine, the template no longer compiles.
 		now := time.Now()
-		s.db.RecordRequest(bin.SID, now)
+		s.db.RecordRequest(bin.sid, now)
 		var compErr *engine.CompileError
-		if errors.As(err, &compErr) {
-			s.logEvents(bin.SID, now, compErr.Diagnostics.Errors())
+		if errors.As(bin.compileErr, &compErr) {
+			s.logEvents(bin.sid, now, compErr.Diagnostics.Errors())
 		}
 		s.metrics.binRequests[outcomeFailed].Inc()
-		return &Error{Status: errRenderFailed.Status, Code: errRenderFailed.Code, Message: errRenderFailed.Message, cause: err}
+		return &Error{Status: errRenderFailed.Status, Code: errRenderFailed.Code, Message: errRenderFailed.Message, cause: bin.compileErr}
 	}
 
 	buf := renderBuffers.Get().(*[]byte)
@@ -70,13 +70,15 @@ func (s *Server) serveBin(c echo.Context) error {
 			renderBuffers.Put(buf)
 		}
 	}()
+	p := getParams()
+	defer putParams(p)
 	now := time.Now()
-	out, diags, err := e.tmpl.AppendRender((*buf)[:0], e.vars.binParams(req.URL.RawQuery, form, body), e.policy)
+	out, diags, err := prog.tmpl.AppendRender((*buf)[:0], prog.vars.binParams(req.URL.RawQuery, form, body, p), bin.policy)
 	elapsed := time.Since(now)
 	*buf = out[:0]
 
-	s.db.RecordRequest(bin.SID, now)
-	s.logEvents(bin.SID, now, diags)
+	s.db.RecordRequest(bin.sid, now)
+	s.logEvents(bin.sid, now, diags)
 	outcome := outcomeOK
 	switch {
 	case err != nil:
@@ -93,35 +95,34 @@ func (s *Server) serveBin(c echo.Context) error {
 	return c.Blob(http.StatusOK, xmlContentType, out)
 }
 
-// servedBin reads the bin a bin URL names; a malformed SID never reaches
-// the store, and every miss is the same 404.
-func (s *Server) servedBin(sid string) (store.Bin, error) {
+// lookupBin finds the bin a bin URL names, with its compiled template (nil
+// when it no longer compiles): from memory unless the bin or its account
+// has been written since it was read. A malformed SID never reaches the
+// cache, and every miss is the same 404.
+func (s *Server) lookupBin(sid string) (*servedBin, *program, error) {
 	if !validSID(sid, "EH") {
 		s.metrics.binRequests[outcomeNotFound].Inc()
-		return store.Bin{}, errNotFound
+		return nil, nil, errNotFound
 	}
-	start := time.Now()
-	bin, err := s.db.BinBySID(sid)
-	s.metrics.observeStore(opBinBySID, start)
+	bin, prog, err := s.cache.serve(sid)
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics.binRequests[outcomeNotFound].Inc()
-		return store.Bin{}, errNotFound
+		return nil, nil, errNotFound
 	}
-	return bin, err
+	return bin, prog, err
 }
 
 // checkSignature refuses a request to a bin whose account holds a Twilio
 // auth token unless it carries the token's X-Twilio-Signature. It returns
 // the parsed form body, which the signature covers, when it had to parse it.
-func (s *Server) checkSignature(c echo.Context, bin store.Bin, body string) (url.Values, error) {
-	start := time.Now()
-	token, err := s.db.TwilioAuthToken(bin.AccountSID)
-	s.metrics.observeStore(opTwilioToken, start)
-	if err != nil || token == "" {
-		return nil, err
+func (s *Server) checkSignature(c echo.Context, bin *servedBin, body string) (url.Values, error) {
+	token := bin.twilioToken
+	if token == "" {
+		return nil, nil
 	}
 	var form url.Values
 	if body != "" {
+		var err error
 		if form, err = url.ParseQuery(body); err != nil {
 			return nil, newError(http.StatusBadRequest, codeBadBody, "The form-encoded body is malformed.")
 		}
@@ -131,7 +132,7 @@ func (s *Server) checkSignature(c echo.Context, bin store.Bin, body string) (url
 		return form, nil
 	}
 	s.metrics.binRequests[outcomeForbidden].Inc()
-	s.db.AddEvent(bin.SID, store.Event{
+	s.db.AddEvent(bin.sid, store.Event{
 		Time: time.Now(), Severity: engine.SeverityError.String(), Code: strconv.Itoa(codeBadSignature),
 		Message: "request refused with 403: X-Twilio-Signature is missing or not signed with the account's Twilio auth token for " + signedURL,
 	})

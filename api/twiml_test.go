@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -145,6 +146,79 @@ func TestBinURLSeesUpdates(t *testing.T) {
 	}
 	e.ok(req{method: "DELETE", path: "/api/v1/bins/" + b.SID, user: &u}, http.StatusNoContent, nil)
 	e.fail(req{method: "GET", path: path}, 404, codeNotFound)
+}
+
+// TestBinURLSeesStoreWrites: writes made through the store by another
+// caller than the API (the web form, a script) reach the very next request
+// to a bin served from memory: its account's Twilio auth token, set and
+// cleared, and its deletion.
+func TestBinURLSeesStoreWrites(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	other := e.createBin(u, helloTemplate, "")
+	path := "/twiml/" + b.SID
+	for range 3 {
+		e.ok(req{method: "GET", path: path}, http.StatusOK, nil)
+	}
+	if _, err := e.db.SetTwilioAuthToken(u.sid, "0123456789abcdef0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	e.fail(req{method: "GET", path: path}, 403, codeBadSignature)
+	if _, err := e.db.SetTwilioAuthToken(u.sid, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(req{method: "GET", path: path}, http.StatusOK, nil)
+	if err := e.db.DeleteBin(u.sid, b.SID, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		e.fail(req{method: method, path: path}, 404, codeNotFound)
+	}
+	e.ok(req{method: "GET", path: "/twiml/" + other.SID}, http.StatusOK, nil)
+}
+
+// TestBinURLSeesUpdatesUnderLoad: while other goroutines keep requesting
+// a bin, each update made through the store is in the next request made
+// after it returns.
+func TestBinURLSeesUpdatesUnderLoad(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	h := e.srv.Handler()
+	get := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/twiml/"+b.SID, nil))
+		return rec
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if rec := get(); rec.Code != http.StatusOK {
+					t.Errorf("status %d under load", rec.Code)
+					return
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		want := fmt.Sprintf("<Response><Say>Update %d</Say></Response>", i)
+		if _, err := e.db.UpdateBin(u.sid, b.SID, 0, storeInput("load", want, "lenient")); err != nil {
+			t.Fatal(err)
+		}
+		if got := get().Body.String(); got != want {
+			t.Errorf("after update %d: %s", i, got)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
 
 func TestBinURLSignature(t *testing.T) {

@@ -57,6 +57,7 @@ func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 	if err != nil {
 		return Account{}, "", fmt.Errorf("store: create account: %w", err)
 	}
+	db.gens.bump(rec.SID)
 	return rec.account(), token, nil
 }
 
@@ -169,6 +170,7 @@ func (db *DB) RotateAuthToken(sid string) (string, error) {
 // and saves it.
 func (db *DB) updateAccount(sid string, change func(*accountRecord)) (Account, error) {
 	var rec accountRecord
+	defer db.gens.bump(sid)
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		var err error
 		if rec, err = findAccount(tx, db.accounts, sid); err != nil {

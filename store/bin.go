@@ -99,6 +99,7 @@ func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
 	if err != nil {
 		return Bin{}, wrap("create bin", err)
 	}
+	db.gens.bump(rec.SID)
 	return rec.bin(usageRecord{}), nil
 }
 
@@ -120,7 +121,7 @@ func (db *DB) readBin(accountSID, sid string) (Bin, error) {
 	batches := db.buf.snapshot()
 	var b Bin
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		rec, err := findBin(tx, db.bins, accountSID, sid)
+		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
 		}
@@ -176,7 +177,7 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 				break
 			}
 			sid := string(v)
-			rec, err := findBin(tx, db.bins, "", sid)
+			rec, err := findBin(tx, "", sid)
 			if err != nil {
 				return err
 			}
@@ -227,8 +228,9 @@ func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin,
 func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx) (BinInput, error)) (Bin, error) {
 	batches := db.buf.snapshot()
 	var b Bin
+	defer db.gens.bump(sid)
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		rec, err := findBin(tx, db.bins, accountSID, sid)
+		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
 		}
@@ -262,8 +264,9 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 // events, flushed or not. ifRevision is as for UpdateBin. ErrNotFound when
 // there is no such bin or it belongs to another account.
 func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
+	defer db.gens.bump(sid)
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		rec, err := findBin(tx, db.bins, accountSID, sid)
+		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
 		}
@@ -294,7 +297,6 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 	// Buffered usage of the bin goes too; a flush already under way skips
 	// bins that no longer exist.
 	db.buf.discard(sid)
-	db.bins.forget(sid)
 	return nil
 }
 
@@ -303,7 +305,7 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 	var revs []Revision
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		if _, err := findBin(tx, db.bins, accountSID, sid); err != nil {
+		if _, err := findBin(tx, accountSID, sid); err != nil {
 			return err
 		}
 		prefix := []byte(sid)
@@ -328,7 +330,7 @@ func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
 	var r revisionRecord
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		if _, err := findBin(tx, db.bins, accountSID, sid); err != nil {
+		if _, err := findBin(tx, accountSID, sid); err != nil {
 			return err
 		}
 		var err error
@@ -386,16 +388,16 @@ func putBin(tx *bbolt.Tx, rec binRecord) error {
 	})
 }
 
-// findBin reads a bin through the cache, or returns ErrNotFound when there
-// is none or, unless accountSID is "", it belongs to another account.
-func findBin(tx *bbolt.Tx, cache *recordCache[binRecord], accountSID, sid string) (binRecord, error) {
-	raw := tx.Bucket(bucketBins).Get([]byte(sid))
-	if raw == nil {
-		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
-	}
-	rec, err := cache.decode(sid, raw)
+// findBin reads a bin, or returns ErrNotFound when there is none or, unless
+// accountSID is "", it belongs to another account.
+func findBin(tx *bbolt.Tx, accountSID, sid string) (binRecord, error) {
+	var rec binRecord
+	found, err := get(tx.Bucket(bucketBins), []byte(sid), &rec)
 	if err != nil {
 		return binRecord{}, fmt.Errorf("bin %s: %w", sid, err)
+	}
+	if !found {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
 	}
 	if accountSID != "" && rec.AccountSID != accountSID {
 		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)

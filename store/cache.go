@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// cacheBudget bounds the memory of each recordCache, in bytes of stored
+// cacheBudget bounds the memory of a recordCache, in bytes of stored
 // records (a decoded record takes about as much again).
 const cacheBudget = 32 << 20
 
@@ -13,8 +13,9 @@ const cacheBudget = 32 << 20
 // from. A lookup passes the bytes it has just read in its transaction and
 // hits only when they are identical, so an entry may be out of date but is
 // never served out of date, and writers have nothing to invalidate. It
-// saves the JSON decode on the bin URL's path and in every API call's
-// authentication.
+// saves the JSON decode of the account in every API call's authentication.
+// (Bins are not kept: the bin URL keeps what it serves itself, checked
+// with Generation, and management reads are rare enough to decode.)
 //
 // Records come out of the cache shared: callers may change a record's
 // fields but never write into its slices.
@@ -67,14 +68,4 @@ func (c *recordCache[T]) decode(key string, raw []byte) (T, error) {
 	c.entries[key] = cacheEntry[T]{raw: bytes.Clone(raw), rec: rec}
 	c.size += len(raw)
 	return rec, nil
-}
-
-// forget drops the entry of a deleted record.
-func (c *recordCache[T]) forget(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.entries[key]; ok {
-		c.size -= len(old.raw)
-		delete(c.entries, key)
-	}
 }

@@ -20,9 +20,15 @@
 // # Reads
 //
 // Every read is one bbolt read transaction and never waits for a writer.
-// Decoded bin and account records are kept in a bounded in-memory cache and
-// reused only while the bytes stored for them are unchanged, so reading a
-// busy bin costs a lookup and a byte comparison rather than a JSON decode.
+// Decoded account records are kept in a bounded in-memory cache and reused
+// only while the bytes stored for them are unchanged, so authenticating
+// costs a lookup and a byte comparison rather than a JSON decode.
+//
+// Generation lets a caller skip reading altogether: the DB counts, in
+// memory, the writes of every bin and account (shared counters, bumped once
+// a write commits), and a record read after its generation is current for
+// as long as the generation stays the same. The bin URL serves from memory
+// that way and still sees every write on the next request.
 //
 // # Errors
 //

@@ -61,9 +61,11 @@ type DB struct {
 	bolt *bbolt.DB
 	opts Options
 
-	// Decoded records, checked against the stored bytes on every read.
-	bins     *recordCache[binRecord]
+	// Decoded accounts, checked against the stored bytes on every read.
 	accounts *recordCache[accountRecord]
+
+	// Write generations of bins and accounts; see generation.go.
+	gens *generations
 
 	buf     buffer     // usage and events not yet written; see usage.go
 	flushMu sync.Mutex // one flush at a time, so batches commit in order
@@ -116,8 +118,8 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{
 		bolt:        bdb,
 		opts:        opts,
-		bins:        newRecordCache[binRecord](cacheBudget),
 		accounts:    newRecordCache[accountRecord](cacheBudget),
+		gens:        newGenerations(),
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
 	}

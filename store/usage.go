@@ -56,7 +56,7 @@ func (db *DB) Events(accountSID, sid string, limit int) ([]Event, error) {
 	batches := db.buf.snapshot()
 	var events []Event
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		if _, err := findBin(tx, db.bins, accountSID, sid); err != nil {
+		if _, err := findBin(tx, accountSID, sid); err != nil {
 			return err
 		}
 		events = db.buf.events(batches, flushedGeneration(tx), sid)
@@ -114,14 +114,17 @@ func writeBatch(tx *bbolt.Tx, b *batch, limit int) error {
 	for _, sid := range slices.Sorted(maps.Keys(b.bins)) {
 		d := b.bins[sid]
 		key := []byte(sid)
-		if bins.Get(key) == nil {
+		var u usageRecord
+		counted, err := get(usage, key, &u)
+		if err != nil {
+			return err
+		}
+		// DeleteBin deletes a bin's usage with it: a bin with usage exists,
+		// and the lookup in bins is needed only for its first flush.
+		if !counted && bins.Get(key) == nil {
 			continue // deleted since
 		}
 		if d.requests > 0 {
-			u, err := readUsage(tx, sid)
-			if err != nil {
-				return err
-			}
 			u.NumRequests += d.requests
 			if d.lastAccessed.After(u.DateLastAccessed) {
 				u.DateLastAccessed = d.lastAccessed
@@ -289,9 +292,11 @@ func (b *buffer) events(batches []*batch, flushed uint64, sid string) []Event {
 func (b *buffer) take() []*batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pending.bins) > 0 {
+	if n := len(b.pending.bins); n > 0 {
 		b.queued = append(b.queued, b.pending)
-		b.pending = &batch{generation: b.pending.generation + 1, bins: map[string]*binDelta{}}
+		// Sized for as many bins as the last interval: no regrowth when
+		// requests spread over many bins.
+		b.pending = &batch{generation: b.pending.generation + 1, bins: make(map[string]*binDelta, n)}
 	}
 	return slices.Clone(b.queued)
 }

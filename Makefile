@@ -7,8 +7,8 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 # Fuzz targets as PACKAGE:FuzzName; `make test` runs each briefly, `make fuzz`
 # for FUZZTIME each.
-FUZZ_TARGETS = ./engine:FuzzCompile ./engine:FuzzRender
-TEST_FUZZTIME ?= 20s
+FUZZ_TARGETS = ./engine:FuzzCompile ./engine:FuzzRender ./api:FuzzSignature ./api:FuzzDecode ./api:FuzzAddParams
+TEST_FUZZTIME ?= 15s
 FUZZTIME ?= 5m
 
 STATICCHECK_VERSION ?= v0.8.2
@@ -25,7 +25,7 @@ define fuzz-each
 	done
 endef
 
-.PHONY: build run test fuzz lint bench clean
+.PHONY: build run test fuzz lint bench crash soak clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/twimlbin ./cmd/twimlbin
@@ -54,6 +54,20 @@ LOADTEST_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) run ./cmd/twimlbin loadtest $(LOADTEST_FLAGS)
+
+# crash kills the server with SIGKILL CRASH_CYCLES times under write load
+# and checks that no acknowledged write is lost (make test runs 3 cycles).
+CRASH_CYCLES ?= 50
+crash:
+	CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -timeout=30m -run='^TestCrashKeepsAcknowledgedWrites$$' -v ./cmd/twimlbin
+
+# soak runs sustained load on the bin URL mixed with API writes for
+# SOAK_DURATION, reporting throughput, p50/p99 latency, errors (must be
+# zero) and resident memory over time.
+SOAK_DURATION ?= 5m
+SOAK_TIMEOUT ?= 30m
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -run '^TestSoak$$' -count=1 -timeout $(SOAK_TIMEOUT) -v ./cmd/twimlbin
 
 clean:
 	rm -rf bin

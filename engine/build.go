@@ -541,6 +541,17 @@ func isNameByte(c byte) bool {
 		c == '_' || c == '-' || c == '.' || c == ':'
 }
 
+// isQName reports whether name is a qualified name of XML Namespaces: a
+// name, or a prefix and a name joined by one colon.
+func isQName(name string) bool {
+	prefix, local, qualified := strings.Cut(name, ":")
+	if !qualified {
+		return name != "" && isNameStart(name[0])
+	}
+	return prefix != "" && local != "" && isNameStart(prefix[0]) && isNameStart(local[0]) &&
+		prefix[0] != ':' && local[0] != ':' && !strings.Contains(local, ":")
+}
+
 func isNameStart(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':'
 }
@@ -568,6 +579,10 @@ func (b *builder) startTag(s string, i, off int) int {
 	}
 	if !isSpace(s[j]) && s[j] != '>' && s[j] != '/' {
 		b.fail(CodeParseFailure, off+j, fmt.Sprintf("unexpected %q after <%s", s[j], name))
+		return len(s)
+	}
+	if !isQName(name) {
+		b.fail(CodeParseFailure, off+i, fmt.Sprintf("<%s is not an element name: a name is letters, digits, - _ . and at most one : between two names", name))
 		return len(s)
 	}
 	b.flushRun()
@@ -641,6 +656,10 @@ func (b *builder) inTag(s string, i, off int) int {
 			j++
 		}
 		name := s[i:j]
+		if !isQName(name) {
+			b.fail(CodeParseFailure, off+i, fmt.Sprintf("%s is not an attribute name: a name is letters, digits, - _ . and at most one : between two names", name))
+			return len(s)
+		}
 		k := j
 		for k < len(s) && isSpace(s[k]) {
 			k++

@@ -88,6 +88,8 @@ var compileTests = []struct {
 	{"second root", `<Response/><Response/>`, []engine.Code{engine.CodeParseFailure}},
 	{"invalid utf-8", "<Response><Say>\xff</Say></Response>", []engine.Code{engine.CodeParseFailure}},
 	{"control character", "<Response><Say>\x01</Say></Response>", []engine.Code{engine.CodeParseFailure}},
+	{"colon as an attribute name", `<Response><Dial ::=""></Dial></Response>`, []engine.Code{engine.CodeParseFailure}},
+	{"two colons in an element name", `<Response><a:b:c/></Response>`, []engine.Code{engine.CodeParseFailure}},
 	{"attributes without space", `<Response><Say voice="alice"loop="2">x</Say></Response>`, []engine.Code{engine.CodeParseFailure}},
 
 	// Schema.

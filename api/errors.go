@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
@@ -38,6 +39,7 @@ const (
 	codeRenderFailed = 10401 // 500: the bin URL could not render under the strict policy
 
 	codeInternal = 10500 // 500
+	codeDiskFull = 10507 // 507: the database's disk is full; nothing was saved
 	codeNotReady = 10503 // 503: /readyz while the store is unreachable or the server drains
 )
 
@@ -164,6 +166,11 @@ func (s *Server) toError(err error) *Error {
 		return &e
 	case errors.As(err, &httpErr):
 		return fromHTTPError(httpErr)
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		e := newError(http.StatusInsufficientStorage, codeDiskFull,
+			"The server's disk is full; nothing was saved. Bins are still served; retry once space is freed.")
+		e.cause = err
+		return e
 	}
 	e := newError(http.StatusInternalServerError, codeInternal, "Internal server error.")
 	e.cause = err

@@ -109,7 +109,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	require.NotNil(t, failed, "200 writes of 16 kB fitted in a full 8 MB file system")
 	e := requireAPIError(t, *failed)
-	assert.GreaterOrEqual(t, e.Status, 500, "%s", failed.body)
+	assert.Equal(t, http.StatusInsufficientStorage, e.Status, "%s", failed.body)
 	t.Logf("a create on a full disk: %d %s", failed.status, failed.body)
 
 	resp, err := c.do(t.Context(), http.MethodPost, "/api/v1/bins/"+served.SID, map[string]string{"template": faultTemplate("updated while full", 60<<10)}, served.Revision)

@@ -13,49 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/twimlbin/twimlbin/internal/faultfs"
 )
-
-// mountFaultFS mounts a tmpfs of size bytes on a new temporary directory and
-// unmounts it when the test ends: a file system the test can fill or make
-// read-only without touching anything else on the machine. Mounting needs
-// root on Linux; elsewhere the test is skipped.
-func mountFaultFS(t *testing.T, size int) string {
-	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root on Linux")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	// Cleanups run last registered first: this one after those the test
-	// registers later (closing the database), and before t.TempDir's
-	// removal of the directory.
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
-
-// fillFS writes a file in dir until the file system is full, and returns
-// its path: removing it gives the space back.
-func fillFS(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	require.NoError(t, err)
-	defer f.Close()
-	chunk := make([]byte, 4<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			require.ErrorIs(t, err, syscall.ENOSPC)
-			return path
-		}
-	}
-}
 
 // faultBinInput is the content of a bin of about size bytes, named tag.
 func faultBinInput(tag string, size int) BinInput {
@@ -72,7 +32,7 @@ func faultBinInput(tag string, size int) BinInput {
 // the file stays consistent, and once space returns writes succeed again
 // and nothing acknowledged is missing after a reopen.
 func TestFaultDiskFull(t *testing.T) {
-	dir := mountFaultFS(t, 4<<20)
+	dir := faultfs.Mount(t, 4<<20)
 	path := filepath.Join(dir, "twimlbin.db")
 	db, err := Open(path, Options{FlushInterval: time.Hour})
 	require.NoError(t, err)
@@ -82,7 +42,7 @@ func TestFaultDiskFull(t *testing.T) {
 	db.RecordRequest(first.SID, time.Now())
 	require.NoError(t, db.Flush())
 
-	filler := fillFS(t, dir)
+	filler := faultfs.Fill(t, dir)
 
 	// Writes go on while freed pages last, then fail; every one that
 	// returned without an error must survive.
@@ -156,7 +116,7 @@ func TestFaultReadOnlyFile(t *testing.T) {
 	var dir string
 	root := runtime.GOOS == "linux" && os.Geteuid() == 0
 	if root {
-		dir = mountFaultFS(t, 4<<20)
+		dir = faultfs.Mount(t, 4<<20)
 	} else {
 		dir = t.TempDir()
 	}

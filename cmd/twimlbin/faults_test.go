@@ -14,50 +14,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/twimlbin/twimlbin/internal/faultfs"
 	"github.com/twimlbin/twimlbin/store"
 )
-
-// mountFaultFS mounts a tmpfs of size bytes on a new temporary directory and
-// unmounts it when the test ends: a file system the test can fill or make
-// read-only without touching anything else on the machine. Mounting needs
-// root on Linux; elsewhere the test is skipped.
-func mountFaultFS(t *testing.T, size int) string {
-	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root on Linux")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	// Cleanups run last registered first: this one after those the test
-	// registers later (killing the server, which holds the file open), and
-	// before t.TempDir's removal of the directory.
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
-
-// fillFS writes a file in dir until the file system is full, and returns
-// its path: removing it gives the space back.
-func fillFS(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	require.NoError(t, err)
-	defer f.Close()
-	chunk := make([]byte, 4<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			require.ErrorIs(t, err, syscall.ENOSPC)
-			return path
-		}
-	}
-}
 
 // requireBinServed requires the bin URL of sid to answer 200 with TwiML
 // that says tag.
@@ -80,7 +40,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := mountFaultFS(t, 8<<20)
+	dir := faultfs.Mount(t, 8<<20)
 	bin := buildBinary(t)
 	db := filepath.Join(dir, "twimlbin.db")
 	sid, token := createFaultAccount(t, bin, db)
@@ -92,7 +52,7 @@ func TestFaultDiskFull(t *testing.T) {
 	unread := c.createBin(t, faultTemplate("not served before", 100))
 	acked := map[string]faultBin{served.SID: served, unread.SID: unread}
 
-	filler := fillFS(t, dir)
+	filler := faultfs.Fill(t, dir)
 
 	// Writes go on while freed pages in the file last, then fail.
 	var failed *faultResponse
@@ -192,7 +152,7 @@ func TestFaultReadOnlyDatabase(t *testing.T) {
 	root := runtime.GOOS == "linux" && os.Geteuid() == 0
 	var dir string
 	if root {
-		dir = mountFaultFS(t, 8<<20)
+		dir = faultfs.Mount(t, 8<<20)
 	} else {
 		dir = t.TempDir()
 	}

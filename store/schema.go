@@ -13,7 +13,9 @@ import (
 // This file is the on-disk format: every bucket, every key layout, every
 // value record, the schema version and the migrations that reach it.
 //
-// Keys are raw bytes; values are JSON records. SIDs have a fixed length
+// Keys are raw bytes; values are JSON records, except usage records, which
+// the flush rewrites by the thousand every second and so are 16 fixed bytes
+// (see usageRecord). SIDs have a fixed length
 // (two letters and 32 hex digits), so a SID followed by an 8-byte big-endian
 // number is a key whose prefix is the SID and whose suffix sorts numerically.
 //
@@ -25,7 +27,7 @@ import (
 //	bins          bin SID                        → binRecord
 //	account_bins  account SID + creation seq     → bin SID (listing in creation order)
 //	revisions     bin SID + revision             → revisionRecord
-//	usage         bin SID                        → usageRecord
+//	usage         bin SID                        → usageRecord, binary
 //	events        bin SID + event seq            → eventRecord
 //
 // The creation seq is the bins bucket's NextSequence and the event seq the
@@ -72,6 +74,32 @@ var migrations = []func(*bbolt.Tx) error{
 			return err
 		}
 		return meta.Put(keyBinCount, u64(uint64(bins)))
+	},
+	// 2: usage records from JSON to their binary form, which the flush
+	// writes in a fraction of the time.
+	func(tx *bbolt.Tx) error {
+		usage := tx.Bucket(bucketUsage)
+		converted := map[string][]byte{}
+		err := usage.ForEach(func(k, v []byte) error {
+			var u struct {
+				NumRequests      int64     `json:"num_requests"`
+				DateLastAccessed time.Time `json:"date_last_accessed"`
+			}
+			if err := decode(k, v, &u); err != nil {
+				return err
+			}
+			converted[string(k)] = usageRecord(u).marshal()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, v := range converted {
+			if err := usage.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
@@ -133,10 +161,35 @@ type revisionRecord struct {
 	DateCreated  time.Time `json:"date_created"`
 }
 
-// usageRecord holds a bin's flushed usage counters.
+// usageRecord holds a bin's flushed usage counters. It is stored as
+// usageRecordSize bytes: the number of requests and the time of the last
+// one in nanoseconds since 1970 (0 for none), both 8 bytes big-endian.
 type usageRecord struct {
-	NumRequests      int64     `json:"num_requests"`
-	DateLastAccessed time.Time `json:"date_last_accessed,omitzero"`
+	NumRequests      int64
+	DateLastAccessed time.Time // zero when the bin was never requested
+}
+
+const usageRecordSize = 16
+
+func (u usageRecord) marshal() []byte {
+	var last int64
+	if !u.DateLastAccessed.IsZero() {
+		last = u.DateLastAccessed.UnixNano()
+	}
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, usageRecordSize), uint64(u.NumRequests))
+	return binary.BigEndian.AppendUint64(b, uint64(last))
+}
+
+// unmarshalUsage decodes the usage record data found at key.
+func unmarshalUsage(key, data []byte) (usageRecord, error) {
+	if len(data) != usageRecordSize {
+		return usageRecord{}, fmt.Errorf("decode usage record %q: %d bytes, want %d", key, len(data), usageRecordSize)
+	}
+	u := usageRecord{NumRequests: int64(binary.BigEndian.Uint64(data))}
+	if last := int64(binary.BigEndian.Uint64(data[8:])); last != 0 {
+		u.DateLastAccessed = time.Unix(0, last).UTC()
+	}
+	return u, nil
 }
 
 // eventRecord is one entry of a bin's event log.

@@ -145,6 +145,41 @@ func TestMigrations(t *testing.T) {
 		assert.Equal(t, []int{1, 1, 1}, runs, "only the new one ran")
 	})
 
+	t.Run("2: usage records from JSON to binary", func(t *testing.T) {
+		// A schema 1 file with a bin that was requested and one that never was.
+		path := filepath.Join(t.TempDir(), "twimlbin.db")
+		db, err := Open(path, testOptions)
+		require.NoError(t, err)
+		acct, _ := newAccount(t, db)
+		requested, idle := newBin(t, db, acct, "requested"), newBin(t, db, acct, "idle")
+		last := time.Date(2026, 3, 1, 12, 30, 15, 123456789, time.UTC)
+		require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
+			usage := tx.Bucket(bucketUsage)
+			if err := usage.Put([]byte(requested.SID), []byte(`{"num_requests":42,"date_last_accessed":"2026-03-01T12:30:15.123456789Z"}`)); err != nil {
+				return err
+			}
+			if err := usage.Put([]byte(idle.SID), []byte(`{"num_requests":0}`)); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(1))
+		}))
+		require.NoError(t, db.Close())
+
+		db = openTestWith(t, path, testOptions)
+		got, err := db.Bin(acct, requested.SID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(42), got.NumRequests)
+		assert.True(t, last.Equal(got.DateLastAccessed), "date_last_accessed %v, want %v", got.DateLastAccessed, last)
+		got, err = db.Bin(acct, idle.SID)
+		require.NoError(t, err)
+		assert.Zero(t, got.NumRequests)
+		assert.True(t, got.DateLastAccessed.IsZero())
+
+		db.RecordRequest(requested.SID, last.Add(time.Hour))
+		require.NoError(t, db.Flush())
+		assert.Equal(t, usageRecord{NumRequests: 43, DateLastAccessed: last.Add(time.Hour)}, storedUsage(t, db, requested.SID))
+	})
+
 	t.Run("a failing migration leaves the version", func(t *testing.T) {
 		bdb, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, &bbolt.Options{NoSync: true})
 		require.NoError(t, err)

@@ -3,8 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,26 +110,43 @@ func (db *DB) Flush() error {
 // skipping bins that no longer exist, and trims each log to limit events.
 func writeBatch(tx *bbolt.Tx, b *batch, limit int) error {
 	bins, usage, events := tx.Bucket(bucketBins), tx.Bucket(bucketUsage), tx.Bucket(bucketEvents)
-	// In key order: neighbouring writes land on the same pages.
-	for _, sid := range slices.Sorted(maps.Keys(b.bins)) {
-		d := b.bins[sid]
+	// In key order: neighbouring writes land on the same pages. One cursor
+	// serves every read, as a Get would make a cursor each time.
+	type entry struct {
+		sid string
+		d   *binDelta
+	}
+	entries := make([]entry, 0, len(b.bins))
+	for sid, d := range b.bins {
+		entries = append(entries, entry{sid, d})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.sid, b.sid) })
+	counters := usage.Cursor()
+	for _, e := range entries {
+		sid, d := e.sid, e.d
 		key := []byte(sid)
-		var u usageRecord
-		counted, err := get(usage, key, &u)
-		if err != nil {
-			return err
+		var stored []byte
+		if k, v := counters.Seek(key); bytes.Equal(k, key) {
+			stored = v
 		}
 		// DeleteBin deletes a bin's usage with it: a bin with usage exists,
 		// and the lookup in bins is needed only for its first flush.
-		if !counted && bins.Get(key) == nil {
+		if stored == nil && bins.Get(key) == nil {
 			continue // deleted since
 		}
 		if d.requests > 0 {
+			var u usageRecord
+			if stored != nil {
+				var err error
+				if u, err = unmarshalUsage(key, stored); err != nil {
+					return err
+				}
+			}
 			u.NumRequests += d.requests
 			if d.lastAccessed.After(u.DateLastAccessed) {
 				u.DateLastAccessed = d.lastAccessed
 			}
-			if err := put(usage, key, u); err != nil {
+			if err := usage.Put(key, u.marshal()); err != nil {
 				return err
 			}
 		}
@@ -170,9 +187,12 @@ func trimEvents(events *bbolt.Bucket, prefix []byte, limit int) error {
 
 // readUsage reads a bin's flushed usage counters, zero when it has none.
 func readUsage(tx *bbolt.Tx, sid string) (usageRecord, error) {
-	var u usageRecord
-	_, err := get(tx.Bucket(bucketUsage), []byte(sid), &u)
-	return u, err
+	key := []byte(sid)
+	data := tx.Bucket(bucketUsage).Get(key)
+	if data == nil {
+		return usageRecord{}, nil
+	}
+	return unmarshalUsage(key, data)
 }
 
 // flushedGeneration is the generation of the newest batch written to the

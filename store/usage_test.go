@@ -333,3 +333,20 @@ func TestBackgroundFlush(t *testing.T) {
 	}, 10*time.Second, time.Millisecond)
 	assert.Zero(t, db.Stats().FlushErrors)
 }
+
+func TestUsageRecordEncoding(t *testing.T) {
+	for _, u := range []usageRecord{
+		{},
+		{NumRequests: 1, DateLastAccessed: time.Date(2026, 11, 23, 9, 0, 0, 1, time.UTC)},
+		{NumRequests: 1 << 62, DateLastAccessed: time.Date(1970, 1, 1, 0, 0, 0, 1, time.UTC)},
+	} {
+		data := u.marshal()
+		assert.Len(t, data, usageRecordSize)
+		got, err := unmarshalUsage([]byte("EH1"), data)
+		require.NoError(t, err)
+		assert.Equal(t, u, got)
+	}
+	_, err := unmarshalUsage([]byte("EH1"), []byte(`{"num_requests":1}`))
+	require.Error(t, err, "a record of the wrong size")
+	assert.Contains(t, err.Error(), `"EH1"`)
+}

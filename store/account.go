@@ -39,7 +39,7 @@ func (r accountRecord) account() Account {
 func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 	token := randomHex()
 	var rec accountRecord
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		accounts := tx.Bucket(bucketAccounts)
 		t := now()
 		rec = accountRecord{
@@ -171,7 +171,7 @@ func (db *DB) RotateAuthToken(sid string) (string, error) {
 func (db *DB) updateAccount(sid string, change func(*accountRecord)) (Account, error) {
 	var rec accountRecord
 	defer db.gens.bump(sid)
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		if rec, err = findAccount(tx, db.accounts, sid); err != nil {
 			return err

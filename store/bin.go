@@ -91,7 +91,7 @@ func (r revisionRecord) revision() Revision {
 // the account does not exist.
 func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
 	var rec binRecord
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		rec, err = createBin(tx, accountSID, in, now())
 		return err
@@ -229,7 +229,7 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 	batches := db.buf.snapshot()
 	var b Bin
 	defer db.gens.bump(sid)
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
@@ -265,7 +265,7 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 // there is no such bin or it belongs to another account.
 func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 	defer db.gens.bump(sid)
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err

@@ -17,6 +17,10 @@
 // Close writes once more. A crash therefore loses at most the last
 // FlushInterval of usage counters and events, and never a saved bin.
 //
+// A file that cannot be written can still be opened with Options.ReadOnly:
+// every read works, every write fails with ErrReadOnly, and usage counters
+// and events stay in memory.
+//
 // # Reads
 //
 // Every read is one bbolt read transaction and never waits for a writer.
@@ -32,8 +36,8 @@
 //
 // # Errors
 //
-// Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized
-// or ErrBadPageToken for what the caller did; compare with errors.Is. A
+// Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized,
+// ErrBadPageToken or ErrReadOnly for what the caller did or may not do; compare with errors.Is. A
 // bin of another account is ErrNotFound, indistinguishable from a missing
 // one. Any other error is the file's or the disk's.
 //

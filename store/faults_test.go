@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,46 +106,68 @@ func TestFaultDiskFull(t *testing.T) {
 	assert.EqualValues(t, 51, got.NumRequests, "usage counted while the disk was full")
 }
 
-// TestFaultReadOnlyFile opens a database on a read-only file system (as
-// root, a tmpfs remounted read-only, since root writes through file modes;
-// otherwise a file of mode 0400). The store has no read-only mode: Open
-// must refuse at once with an error that names the file and the reason,
-// and leave the file as it was, so that it opens once writable again.
+// TestFaultReadOnlyFile opens a database that cannot be written. Opening
+// it for writing is refused at once with an error that names the file and
+// the reason; opening it read-only serves every read, counts usage in
+// memory, refuses each write with ErrReadOnly and changes nothing, so that
+// the file opens for writing, as it was, once it is writable again.
 func TestFaultReadOnlyFile(t *testing.T) {
-	var dir string
-	root := runtime.GOOS == "linux" && os.Geteuid() == 0
-	if root {
-		dir = faultfs.Mount(t, 4<<20)
-	} else {
-		dir = t.TempDir()
-	}
-	path := filepath.Join(dir, "twimlbin.db")
+	ro := faultfs.NewReadOnlyDir(t, 4<<20)
+	path := filepath.Join(ro.Dir, "twimlbin.db")
 	db, err := Open(path, testOptions)
 	require.NoError(t, err)
 	acct, _ := newAccount(t, db)
 	want := newBin(t, db, acct, "saved before")
+	db.RecordRequest(want.SID, time.Now())
 	require.NoError(t, db.Close())
 
-	var reason error = syscall.EACCES
-	if root {
-		require.NoError(t, syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""))
-		reason = syscall.EROFS
-	} else {
-		require.NoError(t, os.Chmod(path, 0o400))
-	}
+	reason := ro.Freeze(path)
 	_, err = Open(path, testOptions)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, reason)
 	assert.Contains(t, err.Error(), path)
 	assert.False(t, errors.Is(err, ErrLocked), "a read-only file is not a locked one: %v", err)
 
-	if root {
-		require.NoError(t, syscall.Mount("", dir, "", syscall.MS_REMOUNT, ""))
-	} else {
-		require.NoError(t, os.Chmod(path, 0o600))
-	}
-	db = openTestWith(t, path, testOptions)
+	db, err = Open(path, Options{ReadOnly: true, FlushInterval: time.Millisecond})
+	require.NoError(t, err)
+	assert.True(t, db.ReadOnly())
 	got, err := db.BinBySID(want.SID)
 	require.NoError(t, err)
 	assert.Equal(t, want.Template, got.Template)
+	assert.EqualValues(t, 1, got.NumRequests)
+	_, err = db.Authenticate(acct, "wrong")
+	assert.ErrorIs(t, err, ErrUnauthorized, "sign-in checks still work")
+
+	db.RecordRequest(want.SID, time.Now())
+	db.AddEvent(want.SID, Event{Code: "TB403", Message: "counted in memory"})
+	time.Sleep(10 * time.Millisecond) // several flush intervals: nothing may try to write
+	require.NoError(t, db.Flush(), "a read-only flush keeps usage in memory")
+	got, err = db.Bin(acct, want.SID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, got.NumRequests, "usage counted in memory")
+	events, err := db.Events(acct, want.SID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"TB403"}, codes(events))
+
+	writes := map[string]func() error{
+		"create account": func() error { _, _, err := db.CreateAccount("x"); return err },
+		"create bin":     func() error { _, err := db.CreateBin(acct, faultBinInput("new", 10)); return err },
+		"update bin":     func() error { _, err := db.UpdateBin(acct, want.SID, 0, faultBinInput("new", 10)); return err },
+		"restore":        func() error { _, err := db.RestoreRevision(acct, want.SID, 1, 0); return err },
+		"delete bin":     func() error { return db.DeleteBin(acct, want.SID, 0) },
+		"rotate token":   func() error { _, err := db.RotateAuthToken(acct); return err },
+	}
+	for name, write := range writes {
+		assert.ErrorIs(t, write(), ErrReadOnly, name)
+	}
+	require.NoError(t, db.Check())
+	require.NoError(t, db.Close())
+
+	ro.Thaw(path)
+	db = openTestWith(t, path, testOptions)
+	got, err = db.BinBySID(want.SID)
+	require.NoError(t, err)
+	assert.Equal(t, want.Template, got.Template)
+	assert.Equal(t, want.Revision, got.Revision)
+	assert.EqualValues(t, 1, got.NumRequests, "usage counted read-only is not written")
 }

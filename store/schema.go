@@ -124,6 +124,23 @@ func setup(tx *bbolt.Tx, migrations []func(*bbolt.Tx) error) error {
 	return meta.Put(keySchemaVersion, u64(uint64(len(migrations))))
 }
 
+// checkSchema is setup for a file opened read-only, which cannot be
+// migrated: it fails unless the file is at the current schema version.
+func checkSchema(tx *bbolt.Tx, migrations []func(*bbolt.Tx) error) error {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("no bucket %s: this is not a twimlbin database, or one never opened for writing", name)
+		}
+	}
+	switch version := getU64(tx.Bucket(bucketMeta), keySchemaVersion); {
+	case version > uint64(len(migrations)):
+		return fmt.Errorf("database schema version %d is newer than this program's %d: use a newer twimlbin", version, len(migrations))
+	case version < uint64(len(migrations)):
+		return fmt.Errorf("database schema version %d needs migrating to %d, which needs write access: open it once with write access", version, len(migrations))
+	}
+	return nil
+}
+
 // accountRecord is an account as stored. Only the SHA-256 of the auth token
 // is kept: tokens are 128 random bits, so an unsalted fast hash is enough.
 // The Twilio auth token is kept as given because request signatures are

@@ -29,6 +29,8 @@ var (
 	// ErrLocked: Open waited LockTimeout for the database file, which another
 	// process (or another DB in this one) holds open.
 	ErrLocked = errors.New("store: database file is in use by another process")
+	// ErrReadOnly: a write to a DB opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("store: database is open read-only")
 )
 
 // Defaults for the zero fields of Options, and the lock wait of Open.
@@ -49,6 +51,13 @@ type Options struct {
 	// NoSync skips fsync on commit: faster, and a crash may lose or corrupt
 	// anything. For tests and benchmarks only.
 	NoSync bool
+	// ReadOnly opens an existing file for reading only, for when it cannot
+	// be written (a read-only file or file system) or must not be (a copy
+	// being inspected). Every write fails with ErrReadOnly. Usage counters
+	// and events are kept in memory only, so reads still show them, and
+	// are lost at Close. Other processes may hold the file open read-only
+	// at the same time, but not for writing.
+	ReadOnly bool
 }
 
 // DB is a twimlbin database: one bbolt file holding accounts, bins, their
@@ -92,10 +101,15 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.EventLimit <= 0 {
 		opts.EventLimit = DefaultEventLimit
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if opts.ReadOnly {
+		// bbolt would create a missing file even read-only.
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("store: open %s read-only: %w", path, err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout, NoSync: opts.NoSync})
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store: open %s: waited %s for the file lock: %w", path, LockTimeout, ErrLocked)
 	}
@@ -103,8 +117,16 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	var generation uint64
-	err = bdb.Update(func(tx *bbolt.Tx) error {
-		if err := setup(tx, migrations); err != nil {
+	prepare := bdb.Update
+	if opts.ReadOnly {
+		prepare = bdb.View
+	}
+	err = prepare(func(tx *bbolt.Tx) error {
+		if opts.ReadOnly {
+			if err := checkSchema(tx, migrations); err != nil {
+				return err
+			}
+		} else if err := setup(tx, migrations); err != nil {
 			return err
 		}
 		generation = getU64(tx.Bucket(bucketMeta), keyFlushGeneration)
@@ -124,8 +146,25 @@ func Open(path string, opts Options) (*DB, error) {
 		flusherDone: make(chan struct{}),
 	}
 	db.buf.init(generation+1, opts.EventLimit)
-	go db.flusher()
+	if opts.ReadOnly {
+		close(db.flusherDone)
+	} else {
+		go db.flusher()
+	}
 	return db, nil
+}
+
+// ReadOnly reports whether the DB was opened with Options.ReadOnly.
+func (db *DB) ReadOnly() bool {
+	return db.opts.ReadOnly
+}
+
+// update runs fn in a write transaction, or fails with ErrReadOnly.
+func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	if db.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	return db.bolt.Update(fn)
 }
 
 // Close stops the background flusher, writes the buffered usage counters
@@ -238,7 +277,7 @@ func now() time.Time {
 // wrap names the operation in an unexpected error. The store's own errors
 // already say what was not found or in conflict, and pass unchanged.
 func wrap(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly} {
 		if errors.Is(err, known) {
 			return err
 		}

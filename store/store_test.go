@@ -424,3 +424,53 @@ func exportedFields(typ ast.Expr) ast.Expr {
 	}
 	return out
 }
+
+func TestOpenReadOnly(t *testing.T) {
+	t.Run("a missing file is not created", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "missing.db")
+		_, err := Open(path, Options{ReadOnly: true})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, os.ErrNotExist)
+		assert.Contains(t, err.Error(), path)
+		assert.NoFileExists(t, path)
+	})
+
+	t.Run("a file that needs migrating is refused", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "twimlbin.db")
+		db, err := Open(path, testOptions)
+		require.NoError(t, err)
+		require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(1))
+		}))
+		require.NoError(t, db.Close())
+		_, err = Open(path, Options{ReadOnly: true})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "needs migrating")
+		assert.Contains(t, err.Error(), "write access")
+	})
+
+	t.Run("a file that is not a twimlbin database is refused", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "other.db")
+		bdb, err := bbolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, bdb.Close())
+		_, err = Open(path, Options{ReadOnly: true})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "not a twimlbin database")
+	})
+
+	t.Run("many readers at once, and no writer", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "twimlbin.db")
+		db, err := Open(path, testOptions)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+		first, err := Open(path, Options{ReadOnly: true})
+		require.NoError(t, err)
+		defer first.Close()
+		second, err := Open(path, Options{ReadOnly: true})
+		require.NoError(t, err)
+		require.NoError(t, second.Close())
+		_, err = Open(path, testOptions)
+		assert.ErrorIs(t, err, ErrLocked)
+	})
+}

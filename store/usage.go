@@ -82,16 +82,20 @@ func (db *DB) Events(accountSID, sid string, limit int) ([]Event, error) {
 
 // Flush writes the buffered usage counters and events now, in one write
 // transaction, instead of waiting for the background flush. It does
-// nothing when nothing is buffered. When it fails, what it was writing
-// stays buffered and the next flush tries again.
+// nothing when nothing is buffered, or when the DB is read-only and keeps
+// them in memory. When it fails, what it was writing stays buffered and
+// the next flush tries again.
 func (db *DB) Flush() error {
+	if db.opts.ReadOnly {
+		return nil
+	}
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
 	batches := db.buf.take()
 	if len(batches) == 0 {
 		return nil
 	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		for _, b := range batches {
 			if err := writeBatch(tx, b, db.opts.EventLimit); err != nil {
 				return err

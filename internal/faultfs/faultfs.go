@@ -52,3 +52,47 @@ func Fill(t *testing.T, dir string) string {
 		}
 	}
 }
+
+// ReadOnlyDir is a directory whose files a test can make unwritable and
+// writable again: as root on Linux, a tmpfs it remounts read-only, since
+// root writes through file modes; otherwise a temporary directory whose
+// files it gives mode 0400.
+type ReadOnlyDir struct {
+	Dir  string
+	t    *testing.T
+	root bool
+}
+
+// NewReadOnlyDir makes a ReadOnlyDir with room for size bytes.
+func NewReadOnlyDir(t *testing.T, size int) *ReadOnlyDir {
+	t.Helper()
+	d := &ReadOnlyDir{t: t, root: runtime.GOOS == "linux" && os.Geteuid() == 0}
+	if d.root {
+		d.Dir = Mount(t, size)
+	} else {
+		d.Dir = t.TempDir()
+	}
+	return d
+}
+
+// Freeze makes the file at path, in d.Dir, unwritable, and returns the
+// error that opening it for writing now fails with.
+func (d *ReadOnlyDir) Freeze(path string) syscall.Errno {
+	d.t.Helper()
+	if d.root {
+		require.NoError(d.t, syscall.Mount("", d.Dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""))
+		return syscall.EROFS
+	}
+	require.NoError(d.t, os.Chmod(path, 0o400))
+	return syscall.EACCES
+}
+
+// Thaw makes the file at path writable again.
+func (d *ReadOnlyDir) Thaw(path string) {
+	d.t.Helper()
+	if d.root {
+		require.NoError(d.t, syscall.Mount("", d.Dir, "", syscall.MS_REMOUNT, ""))
+		return
+	}
+	require.NoError(d.t, os.Chmod(path, 0o600))
+}

@@ -40,6 +40,7 @@ const (
 
 	codeInternal = 10500 // 500
 	codeDiskFull = 10507 // 507: the database's disk is full; nothing was saved
+	codeReadOnly = 10508 // 503: the database cannot be written; nothing was saved
 	codeNotReady = 10503 // 503: /readyz while the store is unreachable or the server drains
 )
 
@@ -166,6 +167,17 @@ func (s *Server) toError(err error) *Error {
 		return &e
 	case errors.As(err, &httpErr):
 		return fromHTTPError(httpErr)
+	case errors.Is(err, store.ErrReadOnly):
+		e := newError(http.StatusServiceUnavailable, codeReadOnly,
+			"The server's database is open read-only, so nothing can be saved; bins are still served. "+
+				"Tell the operator: make the database file writable and restart twimlbin.")
+		e.cause = err
+		return e
+	case errors.Is(err, syscall.EROFS):
+		e := newError(http.StatusServiceUnavailable, codeReadOnly,
+			"The server's database is on a read-only file system; nothing was saved. Bins are still served; retry once it is writable.")
+		e.cause = err
+		return e
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		e := newError(http.StatusInsufficientStorage, codeDiskFull,
 			"The server's disk is full; nothing was saved. Bins are still served; retry once space is freed.")

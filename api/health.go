@@ -9,6 +9,9 @@ import (
 
 type health struct {
 	Status string `json:"status"`
+	// ReadOnly is set by /readyz while the database is open read-only:
+	// bins are served, nothing can be saved.
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 // healthz answers GET /healthz: 200 while the process serves requests.
@@ -17,7 +20,8 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 // readyz answers GET /readyz: 200 when the store answers a read, 503 when
-// it does not or when the server drains before shutting down.
+// it does not or when the server drains before shutting down. A read-only
+// database is ready, since bins are served, and says so.
 func (s *Server) readyz(c echo.Context) error {
 	if s.draining.Load() {
 		return newError(http.StatusServiceUnavailable, codeNotReady, "The server is shutting down.")
@@ -30,5 +34,5 @@ func (s *Server) readyz(c echo.Context) error {
 		e.cause = err
 		return e
 	}
-	return c.JSON(http.StatusOK, health{Status: "ready"})
+	return c.JSON(http.StatusOK, health{Status: "ready", ReadOnly: s.db.ReadOnly()})
 }

@@ -16,11 +16,12 @@ import (
 
 // env is a server over a real database in a temporary directory.
 type env struct {
-	t    *testing.T
-	path string
-	cfg  Config
-	db   *store.DB
-	srv  *Server
+	t        *testing.T
+	path     string
+	cfg      Config
+	readOnly bool // open the database with store.Options.ReadOnly
+	db       *store.DB
+	srv      *Server
 }
 
 // newEnv opens a database under t.TempDir() and a server over it. The
@@ -39,7 +40,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	db, err := store.Open(e.path, store.Options{NoSync: true})
+	db, err := store.Open(e.path, store.Options{NoSync: true, ReadOnly: e.readOnly})
 	if err != nil {
 		e.t.Fatalf("store.Open: %v", err)
 	}

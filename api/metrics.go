@@ -135,6 +135,7 @@ var (
 	descPending     = prometheus.NewDesc("twimlbin_store_pending_bins", "Bins with usage counters or events waiting for the next flush.", nil, nil)
 	descFlushErrors = prometheus.NewDesc("twimlbin_store_flush_errors_total", "Background flushes of usage counters that failed.", nil, nil)
 	descFileSize    = prometheus.NewDesc("twimlbin_store_size_bytes", "Size of the data in the database file.", nil, nil)
+	descReadOnly    = prometheus.NewDesc("twimlbin_store_read_only", "1 while the database is open read-only (nothing can be saved), 0 otherwise.", nil, nil)
 )
 
 func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -143,6 +144,7 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPending
 	ch <- descFlushErrors
 	ch <- descFileSize
+	ch <- descReadOnly
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -152,6 +154,11 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.PendingBins))
 	ch <- prometheus.MustNewConstMetric(descFlushErrors, prometheus.CounterValue, float64(st.FlushErrors))
 	ch <- prometheus.MustNewConstMetric(descFileSize, prometheus.GaugeValue, float64(st.FileSize))
+	readOnly := 0.0
+	if c.db.ReadOnly() {
+		readOnly = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descReadOnly, prometheus.GaugeValue, readOnly)
 }
 
 // addRoutes records the route templates, so that observeHTTP labels

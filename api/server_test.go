@@ -204,3 +204,77 @@ func TestRestart(t *testing.T) {
 		t.Errorf("body %s", rec.Body)
 	}
 }
+
+// TestReadOnlyDatabase serves a database opened read-only: bins are served
+// and every read works, every write answers 503 with code 10508 and a
+// message that says what to do, /readyz and /metrics say so, and nothing
+// changes in the file.
+func TestReadOnlyDatabase(t *testing.T) {
+	e := newEnv(t, Config{OpenSignup: true, BackupAccounts: nil})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	binPath := "/api/v1/bins/" + b.SID
+	e.readOnly = true
+	e.restart()
+
+	rec := e.ok(req{method: "GET", path: "/twiml/" + b.SID + "?name=Ada"}, http.StatusOK, nil)
+	if !strings.Contains(rec.Body.String(), "Hello Ada") {
+		t.Errorf("bin URL answered %s", rec.Body)
+	}
+	for _, r := range []req{
+		{method: "GET", path: "/api/v1/bins", user: &u},
+		{method: "GET", path: binPath, user: &u},
+		{method: "GET", path: binPath + "/revisions/1", user: &u},
+		{method: "GET", path: binPath + "/events", user: &u},
+		{method: "GET", path: "/api/v1/account", user: &u},
+		{method: "POST", path: binPath + "/preview", user: &u, json: map[string]any{"params": map[string]any{"name": "Bo"}}},
+		{method: "POST", path: "/api/v1/validate", user: &u, json: map[string]any{"template": dialTemplate}},
+	} {
+		e.ok(r, http.StatusOK, nil)
+	}
+	var usage struct {
+		NumRequests int `json:"num_requests"`
+	}
+	e.ok(req{method: "GET", path: binPath + "/usage", user: &u}, http.StatusOK, &usage)
+	if usage.NumRequests != 1 {
+		t.Errorf("usage counted in memory: %d requests, want 1", usage.NumRequests)
+	}
+
+	for _, r := range []req{
+		{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate}},
+		{method: "POST", path: binPath, user: &u, json: map[string]any{"template": dialTemplate}},
+		{method: "DELETE", path: binPath, user: &u},
+		{method: "POST", path: binPath + "/revisions/1/restore", user: &u},
+		{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": "Alice Ltd"}},
+		{method: "POST", path: "/api/v1/account/auth-token", user: &u},
+		{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": "Mallory"}},
+	} {
+		got := e.fail(r, http.StatusServiceUnavailable, codeReadOnly)
+		if !strings.Contains(got.Message, "read-only") || !strings.Contains(got.Message, "bins are still served") {
+			t.Errorf("%s %s: message %q does not say what happened and what still works", r.method, r.path, got.Message)
+		}
+	}
+
+	var ready health
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
+	if !ready.ReadOnly {
+		t.Error("/readyz does not say the database is read-only")
+	}
+	if body := e.ok(req{method: "GET", path: "/metrics"}, http.StatusOK, nil).Body.String(); !strings.Contains(body, "\ntwimlbin_store_read_only 1\n") {
+		t.Error("metrics lack twimlbin_store_read_only 1")
+	}
+
+	e.readOnly = false
+	e.restart()
+	var after binResource
+	e.ok(req{method: "GET", path: binPath, user: &u}, http.StatusOK, &after)
+	if after.Revision != 1 || after.Template != helloTemplate {
+		t.Errorf("after the read-only run: %+v", after)
+	}
+	ready = health{}
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
+	if ready.ReadOnly {
+		t.Error("/readyz says read-only on a writable database")
+	}
+	e.ok(req{method: "POST", path: binPath, user: &u, json: map[string]any{"template": dialTemplate}}, http.StatusOK, nil)
+}

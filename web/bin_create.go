@@ -25,7 +25,11 @@ func (h *Handler) createBin(w http.ResponseWriter, r *http.Request) error {
 	}
 	bin, err := h.db.CreateBin(accountOf(r).SID, form.input())
 	if err != nil {
-		return err
+		p := h.newEditorPage(r, nil, form, diags)
+		if e, ok := templates.Get(form.Gallery); ok {
+			p.Entry = &e
+		}
+		return h.showUnsaved(w, r, p, err)
 	}
 	q := url.Values{"created": {"1"}}
 	if form.Gallery != "" {

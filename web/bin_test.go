@@ -3,6 +3,8 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -335,4 +337,54 @@ func TestUpdateBin(t *testing.T) {
 func htmlEscape(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;", "+", "&#43;")
 	return r.Replace(s)
+}
+
+// TestReadOnlyDatabase serves the pages over a database opened read-only:
+// signing in and every page that reads work, every page says nothing can
+// be saved, and a save answers 503 with the form as typed, so that no
+// edit is lost; deleting and restoring answer a page that says why.
+func TestReadOnlyDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	db, err := store.Open(path, store.Options{NoSync: true})
+	require.NoError(t, err)
+	acct, token, err := db.CreateAccount("Tester")
+	require.NoError(t, err)
+	b, err := db.CreateBin(acct.SID, store.BinInput{FriendlyName: "Greeter", Template: validTemplate, RenderPolicy: "lenient"})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db, err = store.Open(path, store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	h, err := New(Config{}, db, nil)
+	require.NoError(t, err)
+	env := &testEnv{t: t, db: db, h: h, acct: acct, token: token}
+	c := env.signedIn()
+	const banner = "This server's database is read-only"
+
+	for _, page := range []string{"/bins", "/bins/" + b.SID, "/bins/" + b.SID + "/revisions", "/bins/new"} {
+		res := c.get(page)
+		require.Equal(t, http.StatusOK, res.code, page)
+		assert.Contains(t, text(res.body), banner, page)
+	}
+
+	mine := strings.Replace(validTemplate, "Hello", "Hola", 1)
+	res := c.post("/bins/"+b.SID, editorForm("Renamed", mine, "strict", 1))
+	require.Equal(t, http.StatusServiceUnavailable, res.code, res.body)
+	assert.Contains(t, text(res.body), "Not saved. This server's database is read-only, so nothing was saved; bins are still served.")
+	assert.Contains(t, res.body, "\n"+htmlEscape(mine)+"</textarea>", "nothing typed is lost")
+	assert.Contains(t, res.body, `value="Renamed"`)
+
+	res = c.post("/bins", editorForm("New one", mine, "lenient", 0))
+	require.Equal(t, http.StatusServiceUnavailable, res.code, res.body)
+	assert.Contains(t, res.body, "\n"+htmlEscape(mine)+"</textarea>", "nothing typed is lost")
+
+	for _, path := range []string{"/bins/" + b.SID + "/delete", "/bins/" + b.SID + "/revisions/1/restore"} {
+		res := c.post(path, url.Values{"revision": {"1"}})
+		require.Equal(t, http.StatusServiceUnavailable, res.code, path)
+		assert.Contains(t, text(res.body), "Nothing can be saved", path)
+	}
+	got, err := db.Bin(acct.SID, b.SID)
+	require.NoError(t, err)
+	assert.Equal(t, validTemplate, got.Template)
 }

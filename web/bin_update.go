@@ -44,7 +44,7 @@ func (h *Handler) updateBin(w http.ResponseWriter, r *http.Request) error {
 		return h.showConflict(w, r, bin, form, diags)
 	}
 	if err != nil {
-		return err
+		return h.showUnsaved(w, r, h.newEditorPage(r, &bin, form, diags), err)
 	}
 	return redirect(w, r, "/bins/"+saved.SID+"?saved="+strconv.Itoa(saved.Revision))
 }

@@ -25,6 +25,20 @@ type editorPage struct {
 	Params        []param
 	Conflict      *conflictView
 	Preview       *previewView
+	SaveError     string // why a valid form could not be saved; the form keeps what was typed
+}
+
+// showUnsaved shows the form again, with everything typed, after the
+// database refused a valid save for a reason storageError names. It
+// returns err unchanged for any other error.
+func (h *Handler) showUnsaved(w http.ResponseWriter, r *http.Request, p *editorPage, err error) error {
+	pe := storageError(err)
+	if pe == nil {
+		return err
+	}
+	p.SaveError = pe.message
+	h.render(w, r, pe.status, "editor", p)
+	return nil
 }
 
 // editorLine is a line of the editor's gutter: its number and the most

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"syscall"
 
 	"github.com/twimlbin/twimlbin/store"
 )
@@ -119,6 +120,25 @@ var (
 		message: "This server does not let visitors create accounts; ask its operator for one."}
 )
 
+// storageError is the page for a write the database could not take for a
+// reason the user can do nothing about but wait, or nil when err is not
+// one: the database is read-only, or its disk is full. The bin URLs still
+// work in both cases, and the message says so.
+func storageError(err error) *pageError {
+	switch {
+	case errors.Is(err, store.ErrReadOnly):
+		return &pageError{status: http.StatusServiceUnavailable, title: "Nothing can be saved",
+			message: "This server's database is read-only, so nothing was saved; bins are still served. The operator must make the database file writable and restart twimlbin.", cause: err}
+	case errors.Is(err, syscall.EROFS):
+		return &pageError{status: http.StatusServiceUnavailable, title: "Nothing can be saved",
+			message: "This server's database is on a read-only file system, so nothing was saved; bins are still served. Try again once the operator has made it writable.", cause: err}
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		return &pageError{status: http.StatusInsufficientStorage, title: "Nothing can be saved",
+			message: "This server's disk is full, so nothing was saved; bins are still served. Try again once the operator has freed space.", cause: err}
+	}
+	return nil
+}
+
 func errBadForm(err error) error {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
@@ -153,6 +173,8 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, store.ErrBadPageToken):
 		pe = &pageError{status: http.StatusBadRequest, title: "Bad page link",
 			message: "That page of the list does not exist; start again from the first page."}
+	case storageError(err) != nil:
+		pe = storageError(err)
 	default:
 		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
 			message: "The server could not complete the request. Nothing you did caused it; try again, and tell the operator the request ID below if it persists."}

@@ -26,6 +26,7 @@ type base struct {
 	CSRF       string
 	OpenSignup bool
 	Notice     string // a line shown above the content, such as "Saved."
+	ReadOnly   bool   // the database is open read-only: nothing can be saved
 }
 
 func (b *base) layout() *base { return b }
@@ -92,6 +93,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	b.CSRF = sess.CSRF
 	b.Account = accountOf(r)
 	b.OpenSignup = h.cfg.OpenSignup
+	b.ReadOnly = h.db.ReadOnly()
 	var buf bytes.Buffer
 	t, ok := h.pages[page]
 	if !ok {

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -139,56 +136,59 @@ func sayTag(tmpl string) string {
 }
 
 // TestFaultReadOnlyDatabase starts the server on a database file it cannot
-// write: as root, on a tmpfs remounted read-only (root writes through file
-// modes); otherwise, a file of mode 0400. The store has no read-only mode
-// and opens the file for writing, so serve cannot serve from it: it must
-// exit at once, non-zero, with one line that names the file and the
-// reason, without listening; and once the file is writable again it
-// serves the bins that were saved.
+// write (see faultfs.ReadOnlyDir). It must start all the same, warn once
+// with the file and the reason, serve the bins saved before, answer reads
+// of the API, and answer every write at once with 503, code 10508 and a
+// message that says bins are still served, while /readyz says read_only;
+// once the file is writable again, a restart takes writes and everything
+// saved before is there.
 func TestFaultReadOnlyDatabase(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	root := runtime.GOOS == "linux" && os.Geteuid() == 0
-	var dir string
-	if root {
-		dir = faultfs.Mount(t, 8<<20)
-	} else {
-		dir = t.TempDir()
-	}
+	ro := faultfs.NewReadOnlyDir(t, 8<<20)
 	bin := buildBinary(t)
-	db := filepath.Join(dir, "twimlbin.db")
+	db := filepath.Join(ro.Dir, "twimlbin.db")
 	sid, token := createFaultAccount(t, bin, db)
 	srv := startFaultServer(t, bin, db, "warn")
 	saved := newFaultClient(srv.base, sid, token).createBin(t, faultTemplate("saved before", 100))
 	require.NoError(t, srv.stop(t))
 
-	reason := "permission denied"
-	if root {
-		require.NoError(t, syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""))
-		reason = "read-only file system"
-	} else {
-		require.NoError(t, os.Chmod(db, 0o400))
-	}
-	failed, err := tryStartFaultServer(bin, db, "warn")
-	require.Error(t, err, "serve started on a read-only database")
-	require.NotNil(t, failed, "%v", err)
-	var exit *exec.ExitError
-	require.ErrorAs(t, failed.err, &exit)
-	assert.NotZero(t, exit.ExitCode())
-	msg := failed.stderr.String()
-	assert.Equal(t, 1, strings.Count(msg, "\n"), "one line: %q", msg)
-	assert.True(t, strings.HasPrefix(msg, "twimlbin serve: "), msg)
-	assert.Contains(t, msg, db)
-	assert.Contains(t, msg, reason)
-	assert.NotContains(t, msg, "in use by another process", "a read-only file is not a locked one")
-
-	if root {
-		require.NoError(t, syscall.Mount("", dir, "", syscall.MS_REMOUNT, ""))
-	} else {
-		require.NoError(t, os.Chmod(db, 0o600))
-	}
+	reason := ro.Freeze(db)
 	srv = startFaultServer(t, bin, db, "warn")
-	requireBinServed(t, newFaultClient(srv.base, sid, token), saved.SID, "saved before")
+	c := newFaultClient(srv.base, sid, token)
+	requireBinServed(t, c, saved.SID, "saved before")
+	assert.Equal(t, saved.Template, c.fetchBin(t, saved.SID).Template)
+
+	for _, w := range []struct {
+		method, path string
+		body         any
+	}{
+		{http.MethodPost, "/api/v1/bins", map[string]string{"template": faultTemplate("new", 10)}},
+		{http.MethodPost, "/api/v1/bins/" + saved.SID, map[string]string{"template": faultTemplate("changed", 10)}},
+		{http.MethodDelete, "/api/v1/bins/" + saved.SID, nil},
+	} {
+		resp, err := c.do(t.Context(), w.method, w.path, w.body, 0)
+		require.NoError(t, err)
+		e := requireAPIError(t, resp)
+		assert.Equal(t, http.StatusServiceUnavailable, e.Status, "%s %s: %s", w.method, w.path, resp.body)
+		assert.Equal(t, 10508, e.Code)
+		assert.Contains(t, e.Message, "bins are still served")
+	}
+	resp, err := c.do(t.Context(), http.MethodGet, "/readyz", nil, 0)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.status)
+	assert.JSONEq(t, `{"status":"ready","read_only":true}`, string(resp.body))
+	require.NoError(t, srv.stop(t))
+	logged := srv.stderr.String()
+	assert.Equal(t, 1, strings.Count(logged, "cannot be written"), "one warning: %s", logged)
+	assert.Contains(t, logged, db)
+	assert.Contains(t, logged, reason.Error())
+
+	ro.Thaw(db)
+	srv = startFaultServer(t, bin, db, "warn")
+	c = newFaultClient(srv.base, sid, token)
+	requireBinServed(t, c, saved.SID, "saved before")
+	c.createBin(t, faultTemplate("after", 10))
 	require.NoError(t, srv.stop(t))
 }

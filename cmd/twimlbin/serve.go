@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twimlbin/twimlbin/api"
@@ -24,9 +26,13 @@ Serves the bins at /twiml/{sid}, the JSON API under /api/v1 and the web
 form. On first start with an empty database it creates an account and
 prints its credentials once.
 
+When the database file or its file system cannot be written, it serves
+the file read-only: bins are served and can be viewed, and every write
+answers 503 until the file is writable and twimlbin restarts.
+
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
-TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_LOG_LEVEL,
-TWIMLBIN_BACKUP_ACCOUNTS. A flag wins over its variable.
+TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY,
+TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS. A flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -46,6 +52,7 @@ type serveConfig struct {
 	DB             string
 	PublicURL      string
 	OpenSignup     bool
+	ReadOnly       bool
 	LogLevel       slog.Level
 	BackupAccounts []string
 }
@@ -64,12 +71,23 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.DB, "db", envOr("TWIMLBIN_DB", cfg.DB), "path of the database file (created if missing)")
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("TWIMLBIN_PUBLIC_URL"),
 		"base URL Twilio uses to reach the server, such as https://bins.example.com (needed behind a proxy, for bin URLs and signatures)")
-	signup, err := strconv.ParseBool(envOr("TWIMLBIN_OPEN_SIGNUP", "false"))
-	if err != nil {
-		fmt.Fprintf(stderr, "twimlbin serve: TWIMLBIN_OPEN_SIGNUP=%q is not true or false\n", getenv("TWIMLBIN_OPEN_SIGNUP"))
+	envBool := func(name string) (bool, bool) {
+		v, err := strconv.ParseBool(envOr(name, "false"))
+		if err != nil {
+			fmt.Fprintf(stderr, "twimlbin serve: %s=%q is not true or false\n", name, getenv(name))
+		}
+		return v, err == nil
+	}
+	signup, ok := envBool("TWIMLBIN_OPEN_SIGNUP")
+	if !ok {
 		return cfg, exitUsage, false
 	}
 	fs.BoolVar(&cfg.OpenSignup, "open-signup", signup, "let anyone create an account through the API and the web form")
+	readOnly, ok := envBool("TWIMLBIN_READ_ONLY")
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.BoolVar(&cfg.ReadOnly, "read-only", readOnly, "open the database read-only: serve its bins, refuse every write (as when its file cannot be written)")
 	level := envOr("TWIMLBIN_LOG_LEVEL", "info")
 	fs.StringVar(&level, "log-level", level, "log level: debug, info, warn or error")
 	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
@@ -127,7 +145,7 @@ type server struct {
 // openServer opens the database, creates the first account when there is
 // none (printing its credentials to out), and starts listening.
 func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, error) {
-	db, err := store.Open(cfg.DB, store.Options{})
+	db, err := openDB(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +155,29 @@ func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, e
 		return nil, err
 	}
 	return srv, nil
+}
+
+// openDB opens the database for writing or, with --read-only or when its
+// file or file system cannot be written, read-only, so that the bins it
+// holds are still served.
+func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
+	if cfg.ReadOnly {
+		return store.Open(cfg.DB, store.Options{ReadOnly: true})
+	}
+	db, err := store.Open(cfg.DB, store.Options{})
+	if err == nil || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return db, err
+	}
+	db, roErr := store.Open(cfg.DB, store.Options{ReadOnly: true})
+	if errors.Is(roErr, fs.ErrNotExist) {
+		return nil, err // nothing to serve: the first error says why it could not be made
+	}
+	if roErr != nil {
+		return nil, fmt.Errorf("%w; opening it read-only failed too: %v", err, roErr)
+	}
+	logger.Warn("the database cannot be written, so it is open read-only: bins are served, every write answers 503 until it is writable and twimlbin restarts",
+		slog.String("db", cfg.DB), slog.String("error", err.Error()))
+	return db, nil
 }
 
 func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer) (*server, error) {
@@ -172,7 +213,11 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 		url:    url,
 		logger: logger,
 	}
-	fmt.Fprintf(out, "twimlbin is serving at %s (database %s)\n", url, cfg.DB)
+	mode := ""
+	if db.ReadOnly() {
+		mode = ", read-only: nothing can be saved"
+	}
+	fmt.Fprintf(out, "twimlbin is serving at %s (database %s%s)\n", url, cfg.DB, mode)
 	if err := srv.firstAccount(out); err != nil {
 		ln.Close()
 		return nil, err
@@ -200,6 +245,9 @@ func (s *server) firstAccount(out io.Writer) error {
 	n, err := s.db.CountAccounts()
 	if err != nil || n > 0 {
 		return err
+	}
+	if s.db.ReadOnly() {
+		return errors.New("the database has no account, and none can be created while it is read-only: serve it writable once")
 	}
 	acct, token, err := s.db.CreateAccount("Owner")
 	if err != nil {

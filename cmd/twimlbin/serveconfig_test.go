@@ -15,6 +15,7 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_DB":              "/var/lib/twimlbin/db",
 		"TWIMLBIN_PUBLIC_URL":      "https://bins.example.com",
 		"TWIMLBIN_OPEN_SIGNUP":     "true",
+		"TWIMLBIN_READ_ONLY":       "1",
 		"TWIMLBIN_LOG_LEVEL":       "debug",
 		"TWIMLBIN_BACKUP_ACCOUNTS": "ACa, ACb",
 	}
@@ -29,13 +30,14 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
-			OpenSignup: true, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
+			OpenSignup: true, ReadOnly: true, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
-		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
+		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
 		assert.False(t, cfg.OpenSignup)
+		assert.False(t, cfg.ReadOnly)
 		assert.Equal(t, slog.LevelError, cfg.LogLevel)
 	})
 	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}} {
@@ -47,14 +49,18 @@ func TestParseServeConfig(t *testing.T) {
 			assert.NotEmpty(t, stderr.String())
 		})
 	}
-	t.Run("bad signup variable", func(t *testing.T) {
-		_, code, ok := parseServeConfig(nil, func(k string) string {
-			if k == "TWIMLBIN_OPEN_SIGNUP" {
-				return "maybe"
-			}
-			return ""
-		}, &bytes.Buffer{})
-		assert.False(t, ok)
-		assert.Equal(t, exitUsage, code)
-	})
+	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY"} {
+		t.Run("bad "+name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, code, ok := parseServeConfig(nil, func(k string) string {
+				if k == name {
+					return "maybe"
+				}
+				return ""
+			}, &stderr)
+			assert.False(t, ok)
+			assert.Equal(t, exitUsage, code)
+			assert.Contains(t, stderr.String(), name+`="maybe" is not true or false`)
+		})
+	}
 }

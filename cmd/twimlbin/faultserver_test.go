@@ -40,32 +40,21 @@ type faultServer struct {
 }
 
 // startFaultServer starts `twimlbin serve` on a free loopback port with the
-// database at db, and returns once it listens. The process is killed when
-// the test ends, if it is still running.
-func startFaultServer(t *testing.T, bin, db, logLevel string) *faultServer {
+// database at db and any extra flags, and returns once it listens. The
+// process is killed when the test ends, if it is still running.
+func startFaultServer(t *testing.T, bin, db, logLevel string, extra ...string) *faultServer {
 	t.Helper()
-	s, err := tryStartFaultServer(bin, db, logLevel)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.kill() })
-	return s
-}
-
-// tryStartFaultServer starts the server, or returns why it did not start:
-// the process exited first (with its stderr in the error, and the exited
-// process returned for a closer look), or it printed nothing in
-// faultStartTimeout.
-func tryStartFaultServer(bin, db, logLevel string) (*faultServer, error) {
 	first := make(chan string, 1)
+	args := append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--log-level", logLevel}, extra...)
 	s := &faultServer{
-		cmd:    exec.Command(bin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--log-level", logLevel),
+		cmd:    exec.Command(bin, args...),
 		stderr: &lockedBuffer{},
 		done:   make(chan struct{}),
 	}
 	s.cmd.Stdout = &firstLineWriter{line: first}
 	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
+	require.NoError(t, s.cmd.Start())
+	t.Cleanup(func() { s.kill() })
 	go func() {
 		s.err = s.cmd.Wait()
 		close(s.done)
@@ -73,19 +62,16 @@ func tryStartFaultServer(bin, db, logLevel string) (*faultServer, error) {
 	select {
 	case line := <-first:
 		rest, ok := strings.CutPrefix(line, "twimlbin is serving at ")
-		if !ok {
-			s.kill()
-			return nil, fmt.Errorf("serve printed %q first", line)
-		}
+		require.True(t, ok, "serve printed %q first", line)
 		s.base = strings.Fields(rest)[0]
 		s.addr = strings.TrimPrefix(s.base, "http://")
-		return s, nil
+		return s
 	case <-s.done:
-		return s, fmt.Errorf("serve exited before listening (%v): %s", s.err, s.stderr.String())
+		t.Fatalf("serve exited before listening (%v): %s", s.err, s.stderr.String())
 	case <-time.After(faultStartTimeout):
-		s.kill()
-		return nil, fmt.Errorf("serve did not listen within %s: %s", faultStartTimeout, s.stderr.String())
+		t.Fatalf("serve did not listen within %s: %s", faultStartTimeout, s.stderr.String())
 	}
+	return nil
 }
 
 // kill sends SIGKILL, unless the process has exited, and waits for it.

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,9 +32,15 @@ When the database file or its file system cannot be written, it serves
 the file read-only: bins are served and can be viewed, and every write
 answers 503 until the file is writable and twimlbin restarts.
 
+On SIGINT or SIGTERM it drains: /readyz answers 503 and every answer
+closes its connection, for --shutdown-delay (a second signal cuts it
+short); then it stops listening, finishes the requests in flight and
+closes the database.
+
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
 TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY,
-TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS. A flag wins over its variable.
+TWIMLBIN_SHUTDOWN_DELAY, TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS. A flag
+wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -53,6 +61,7 @@ type serveConfig struct {
 	PublicURL      string
 	OpenSignup     bool
 	ReadOnly       bool
+	ShutdownDelay  time.Duration
 	LogLevel       slog.Level
 	BackupAccounts []string
 }
@@ -88,6 +97,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return cfg, exitUsage, false
 	}
 	fs.BoolVar(&cfg.ReadOnly, "read-only", readOnly, "open the database read-only: serve its bins, refuse every write (as when its file cannot be written)")
+	delay, err := time.ParseDuration(envOr("TWIMLBIN_SHUTDOWN_DELAY", "0s"))
+	if err != nil || delay < 0 {
+		fmt.Fprintf(stderr, "twimlbin serve: TWIMLBIN_SHUTDOWN_DELAY=%q is not a duration such as 5s\n", getenv("TWIMLBIN_SHUTDOWN_DELAY"))
+		return cfg, exitUsage, false
+	}
+	fs.DurationVar(&cfg.ShutdownDelay, "shutdown-delay", delay,
+		"how long to drain before shutting down: /readyz answers 503 and connections close after each answer, so that a load balancer and keep-alive clients move away first")
 	level := envOr("TWIMLBIN_LOG_LEVEL", "info")
 	fs.StringVar(&level, "log-level", level, "log level: debug, info, warn or error")
 	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
@@ -97,6 +113,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "twimlbin serve: unexpected argument %q\n", fs.Arg(0))
+		return cfg, exitUsage, false
+	}
+	if cfg.ShutdownDelay < 0 {
+		fmt.Fprintf(stderr, "twimlbin serve: --shutdown-delay %s is negative\n", cfg.ShutdownDelay)
 		return cfg, exitUsage, false
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
@@ -140,6 +160,9 @@ type server struct {
 	ln     net.Listener
 	url    string
 	logger *slog.Logger
+
+	shutdownDelay time.Duration
+	draining      atomic.Bool // every answer closes its connection
 }
 
 // openServer opens the database, creates the first account when there is
@@ -201,7 +224,6 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 		db:  db,
 		api: handlers,
 		http: &http.Server{
-			Handler:           mount(handlers.Handler(), ui),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      writeTimeout,
@@ -209,10 +231,12 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
-		ln:     ln,
-		url:    url,
-		logger: logger,
+		ln:            ln,
+		url:           url,
+		logger:        logger,
+		shutdownDelay: cfg.ShutdownDelay,
 	}
+	srv.http.Handler = srv.closeWhileDraining(mount(handlers.Handler(), ui))
 	mode := ""
 	if db.ReadOnly() {
 		mode = ", read-only: nothing can be saved"
@@ -260,22 +284,57 @@ func (s *server) firstAccount(out io.Writer) error {
 	return nil
 }
 
-// Run serves until ctx is done, then stops taking requests, lets the ones
-// in flight finish, and closes the database.
+// Run serves until ctx is done, then drains for the shutdown delay, stops
+// taking requests, lets the ones in flight finish, and closes the
+// database.
 func (s *server) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.ln) }()
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		s.drain()
 	case serveErr = <-served:
 	}
 	s.logger.Info("shutting down")
 	return errors.Join(serveErr, s.Close())
 }
 
+// closeWhileDraining makes every answer close its connection once the
+// server drains, so that no client sends another request on a keep-alive
+// connection that the shutdown may close before reading it.
+func (s *server) closeWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// drain keeps serving for the shutdown delay while telling everyone to go
+// elsewhere: /readyz answers 503, for load balancers, and every answer
+// closes its connection, for keep-alive clients. A second SIGINT or
+// SIGTERM cuts the delay short.
+func (s *server) drain() {
+	s.draining.Store(true)
+	s.api.Drain()
+	if s.shutdownDelay <= 0 {
+		return
+	}
+	hurry := make(chan os.Signal, 1)
+	signal.Notify(hurry, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(hurry)
+	s.logger.Info("draining before shutting down; signal again to stop at once", slog.Duration("delay", s.shutdownDelay))
+	select {
+	case <-time.After(s.shutdownDelay):
+	case <-hurry:
+	}
+}
+
 // Close shuts the server down gracefully and closes the database.
 func (s *server) Close() error {
+	s.draining.Store(true)
 	s.api.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

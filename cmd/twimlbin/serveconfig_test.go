@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_PUBLIC_URL":      "https://bins.example.com",
 		"TWIMLBIN_OPEN_SIGNUP":     "true",
 		"TWIMLBIN_READ_ONLY":       "1",
+		"TWIMLBIN_SHUTDOWN_DELAY":  "5s",
 		"TWIMLBIN_LOG_LEVEL":       "debug",
 		"TWIMLBIN_BACKUP_ACCOUNTS": "ACa, ACb",
 	}
@@ -30,7 +32,7 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
-			OpenSignup: true, ReadOnly: true, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
+			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
@@ -38,9 +40,10 @@ func TestParseServeConfig(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
 		assert.False(t, cfg.OpenSignup)
 		assert.False(t, cfg.ReadOnly)
+		assert.Equal(t, 5*time.Second, cfg.ShutdownDelay, "the variable stands when no flag is given")
 		assert.Equal(t, slog.LevelError, cfg.LogLevel)
 	})
-	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"}} {
 		t.Run("bad "+args[0], func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(args, func(string) string { return "" }, &stderr)
@@ -49,7 +52,7 @@ func TestParseServeConfig(t *testing.T) {
 			assert.NotEmpty(t, stderr.String())
 		})
 	}
-	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY"} {
+	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY"} {
 		t.Run("bad "+name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(nil, func(k string) string {
@@ -60,7 +63,7 @@ func TestParseServeConfig(t *testing.T) {
 			}, &stderr)
 			assert.False(t, ok)
 			assert.Equal(t, exitUsage, code)
-			assert.Contains(t, stderr.String(), name+`="maybe" is not true or false`)
+			assert.Contains(t, stderr.String(), name+`="maybe" is not`)
 		})
 	}
 }

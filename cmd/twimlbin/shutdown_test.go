@@ -36,6 +36,9 @@ const (
 // shutdownCall is one request of the shutdown test and what became of it.
 type shutdownCall struct {
 	id string // its X-Request-Id, which the server's access log repeats
+	// reused: it was sent on a keep-alive connection that had carried
+	// an earlier request.
+	reused bool
 	// firstByte: some of the answer arrived.
 	firstByte bool
 	status    int
@@ -63,8 +66,11 @@ type shutdownLoad struct {
 func (c *shutdownClient) do(ctx context.Context, method, path string, body []byte, ctype string, ifMatch int) shutdownCall {
 	call := shutdownCall{id: fmt.Sprintf("shutdown-%s-%d", c.name, len(c.calls))}
 	defer func() { c.calls = append(c.calls, call) }()
-	var firstByte atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: func() { firstByte.Store(true) }})
+	var firstByte, reused atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:              func(info httptrace.GotConnInfo) { reused.Store(info.Reused) },
+		GotFirstResponseByte: func() { firstByte.Store(true) },
+	})
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		call.err = err
@@ -86,7 +92,7 @@ func (c *shutdownClient) do(ctx context.Context, method, path string, body []byt
 		call.body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
-	call.firstByte, call.err = firstByte.Load(), err
+	call.firstByte, call.reused, call.err = firstByte.Load(), reused.Load(), err
 	if err == nil && c.load.completed.Add(1) == shutdownWarmUp {
 		close(c.load.warm)
 	}
@@ -105,14 +111,25 @@ func (c *shutdownClient) do(ctx context.Context, method, path string, body []byt
 // part of an answer; that the held requests are answered and saved; that
 // the process exits 0; and that the database then holds exactly the
 // acknowledged writes.
+//
+// Without a shutdown delay, a request written onto an idle keep-alive
+// connection just as the server closes it is lost unread, as with any
+// HTTP/1.1 server. With one, every answer of the drain closes its
+// connection, so that no request may be lost that way: only refused
+// connections, or new ones still in the listener's queue as it closed.
 func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
+	t.Run("no delay", func(t *testing.T) { testShutdownUnderLoad(t, bin, 0) })
+	t.Run("shutdown delay", func(t *testing.T) { testShutdownUnderLoad(t, bin, 500*time.Millisecond) })
+}
+
+func testShutdownUnderLoad(t *testing.T, bin string, delay time.Duration) {
 	db := filepath.Join(t.TempDir(), "twimlbin.db")
 	sid, token := createFaultAccount(t, bin, db)
-	srv := startFaultServer(t, bin, db, "info")
+	srv := startFaultServer(t, bin, db, "info", "--shutdown-delay", delay.String())
 	setup := newFaultClient(srv.base, sid, token)
 
 	var readBins []string
@@ -258,7 +275,7 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 	for _, m := range accessLogLine.FindAllStringSubmatch(srv.stderr.String(), -1) {
 		handled[m[1]], _ = strconv.Atoi(m[2])
 	}
-	total, refused, unanswered := 0, 0, 0
+	total, refused, unanswered, unansweredReused := 0, 0, 0, 0
 	for _, c := range clients {
 		for _, call := range c.calls {
 			total++
@@ -275,12 +292,18 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 				refused++
 			default:
 				unanswered++
-				t.Logf("%s was never handled: %v", call.id, call.err)
+				if call.reused {
+					unansweredReused++
+				}
+				t.Logf("%s was never handled (reused connection: %t): %v", call.id, call.reused, call.err)
 			}
 		}
 	}
-	t.Logf("%d requests: %d answered by the time the listener was seen closed, %d after; %d refused, %d closed unread by the server",
-		total, atClose, load.completed.Load()-atClose+int64(len(held)), refused, unanswered)
+	t.Logf("%d requests: %d answered by the time the listener was seen closed, %d after; %d refused, %d closed unread by the server, %d of them on a reused connection",
+		total, atClose, load.completed.Load()-atClose+int64(len(held)), refused, unanswered, unansweredReused)
+	if delay > 0 {
+		assert.Zero(t, unansweredReused, "with a shutdown delay, no keep-alive connection may be closed under a request")
+	}
 
 	// The file holds exactly what was acknowledged.
 	sdb, err := store.Open(db, store.Options{})
@@ -380,4 +403,45 @@ func (h *heldRequest) send(body string) {
 		_, _ = io.WriteString(h.body, body)
 		h.body.Close()
 	}()
+}
+
+// TestShutdownDelay sends SIGTERM to a server with a long shutdown delay:
+// while it drains it still answers, /readyz answers 503 and every answer
+// closes its connection; a second SIGTERM ends the delay, and the server
+// exits 0 long before the delay is over.
+func TestShutdownDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "twimlbin.db")
+	sid, token := createFaultAccount(t, bin, db)
+	srv := startFaultServer(t, bin, db, "info", "--shutdown-delay", "10m")
+	c := newFaultClient(srv.base, sid, token)
+	b := c.createBin(t, faultTemplate("draining", 10))
+
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := c.http.Get(srv.base + path)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		return resp
+	}
+	resp := get("/readyz")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.False(t, resp.Close, "keep-alive before the signal")
+
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool { return get("/readyz").StatusCode == http.StatusServiceUnavailable },
+		faultRequestTimeout, 10*time.Millisecond, "/readyz still answers 200 after SIGTERM")
+	resp = get("/twiml/" + b.SID)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "bins are served while draining")
+	assert.True(t, resp.Close, "an answer while draining keeps its connection open")
+
+	// wait fails the test unless the server exits within faultStopTimeout,
+	// far less than the delay.
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.wait(t), "stderr:\n%s", srv.stderr.String())
 }

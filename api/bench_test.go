@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -106,3 +107,58 @@ func BenchmarkBinURLParallel(b *testing.B) { benchmarkPath(b, false, true) }
 
 // BenchmarkStaticParallel is BenchmarkStatic from GOMAXPROCS goroutines.
 func BenchmarkStaticParallel(b *testing.B) { benchmarkPath(b, true, true) }
+
+// BenchmarkBinURLManyBins serves the contextual-calling bin from a
+// database of 100,000 bins with that template, each served once before
+// timing: "one" requests the same bin every time, "random" a random bin
+// per request, which adds what serving many bins costs (cache lookups
+// across 100,000 entries, usage of up to that many bins to count and
+// flush every second). Usage is flushed in the background as in
+// production.
+func BenchmarkBinURLManyBins(b *testing.B) {
+	entry, r := contextualCall(b)
+	e := &env{t: &testing.T{}, path: b.TempDir() + "/bench.db", cfg: Config{}}
+	e.open()
+	b.Cleanup(func() { e.db.Close() })
+	u := e.newUser("bench")
+	const n = 100_000
+	sids := make([]string, n)
+	for i := range sids {
+		bin, err := e.db.CreateBin(u.sid, storeInput("bench", entry.Template, "strict"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sids[i] = bin.SID
+	}
+	h := e.srv.Handler()
+	for _, sid := range sids {
+		if rec := serveBench(h, "/twiml/"+sid, r); rec.Code != http.StatusOK || rec.Body.String() != entry.Golden {
+			b.Fatalf("bin answers %d %q, want the golden output", rec.Code, rec.Body)
+		}
+	}
+	paths := make([]string, n)
+	for i, sid := range sids {
+		paths[i] = "/twiml/" + sid
+	}
+	for _, bc := range []struct {
+		name string
+		next func(i int) string
+	}{
+		{"one", func(int) string { return paths[0] }},
+		{"random", func(i int) string { return paths[(i*7919)%n] }}, // a prime: hop across every bin
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(n)
+				for pb.Next() {
+					if rec := serveBench(h, bc.next(i), r); rec.Code != http.StatusOK {
+						b.Errorf("status %d", rec.Code)
+						return
+					}
+					i++
+				}
+			})
+		})
+	}
+}

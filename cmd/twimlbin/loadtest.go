@@ -10,13 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twimlbin/twimlbin/api"
 	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/templates"
 )
@@ -32,8 +29,9 @@ import (
 const loadtestUsage = `usage: twimlbin loadtest [flags]
 
 Measures the server on loopback: the load run of make bench, a development
-tool that help does not list. It serves in this process, on 127.0.0.1, a
-database in a temporary directory that it removes at the end, and:
+tool that help does not list. The server under test runs in a process of
+its own (this executable with -serve-db), on 127.0.0.1, over databases in
+a temporary directory that is removed at the end, and loadtest:
 
  1. stores the gallery's contextual-calling bin and times, in alternating
     runs, its URL against /static, which answers the same bytes through the
@@ -42,22 +40,26 @@ database in a temporary directory that it removes at the end, and:
     string and Twilio's in the form body, on keep-alive connections, each
     waiting for its answer before the next request;
  2. times creates through the API (POST /api/v1/bins, fsync on);
- 3. stores bins directly through the store up to -bins, requests each once
-    (cold), then times, in alternating runs, the one bin against a random
-    bin per request, and reports the resident memory of the process.
+ 3. stores bins directly through the store up to -bins, serves them from
+    a second server, requests each once (cold), then times, in alternating
+    runs, a random bin per request against the one bin of a server whose
+    database holds only that bin, and reports the resident memory of the
+    server with -bins bins.
 
 Each timed run is charged with writing the usage counters it leaves
-buffered (the store is flushed after it, and the flush's time added to the
-run's). It prints the requests per second, p50 and p99 latency and errors
-of every run and of each endpoint's runs together, and the ratio of the two
-endpoints both over all their runs and as the median of the rounds (which a
-burst of load from elsewhere on the machine moves less); a target counts as
-met when both are. It exits 1 when a request failed or was answered
-otherwise than expected.
+buffered (the server is told to flush after it, and the flush's time added
+to the run's). It prints the requests per second, p50 and p99 latency and
+errors of every run and of each endpoint's runs together, and the ratio of
+the two endpoints both over all their runs and as the median of the rounds
+(which a burst of load from elsewhere on the machine moves less); a target
+counts as met when both are. It exits 1 when a request failed or was
+answered otherwise than expected.
 `
 
 // loadConfig is the configuration of `twimlbin loadtest`.
 type loadConfig struct {
+	serveDB        string // the server mode's database; see loadserver.go
+	serverBin      string // the executable to run as the server under test
 	clients        int
 	duration       time.Duration
 	rounds         int
@@ -69,10 +71,10 @@ type loadConfig struct {
 // loadTargets are the figures the run is held to.
 const (
 	targetBinRatio    = 0.9  // bin URL req/s over /static's
-	targetManyBinsMin = 0.95 // random of many bins over the one bin: no fall beyond noise
+	targetManyBinsMin = 0.95 // random of many bins over one bin stored: no fall beyond noise
 )
 
-func runLoadtest(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func runLoadtest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg := loadConfig{}
 	fs := newFlagSet("loadtest", loadtestUsage, stderr)
 	fs.IntVar(&cfg.clients, "clients", 32, "concurrent keep-alive connections of the timed runs")
@@ -81,8 +83,27 @@ func runLoadtest(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	fs.IntVar(&cfg.bins, "bins", 100_000, "bins stored for the last part")
 	fs.IntVar(&cfg.createClients, "create-clients", 4, "concurrent clients creating bins through the API")
 	fs.DurationVar(&cfg.createDuration, "create-duration", 3*time.Second, "length of the run creating bins")
+	fs.StringVar(&cfg.serverBin, "server-bin", "", "the twimlbin executable to run as the server under test (default: this one)")
+	fs.StringVar(&cfg.serveDB, "serve-db", "", "run as the server under test, serving this database, until standard input closes")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if cfg.serveDB != "" {
+		entry, _ := templates.Get("client-contextual-call")
+		if err := serveLoad(cfg.serveDB, []byte(entry.Golden), stdin, stdout, logger); err != nil {
+			fmt.Fprintf(stderr, "twimlbin loadtest: %v\n", err)
+			return exitInvalid
+		}
+		return exitOK
+	}
+	if cfg.serverBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintf(stderr, "twimlbin loadtest: %v\n", err)
+			return exitUsage
+		}
+		cfg.serverBin = exe
 	}
 	if fs.NArg() > 0 || cfg.clients < 1 || cfg.rounds < 1 || cfg.duration <= 0 || cfg.bins < 1 || cfg.createClients < 1 {
 		fmt.Fprintln(stderr, "twimlbin loadtest: want positive flag values and no arguments")
@@ -96,9 +117,9 @@ func runLoadtest(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 	defer os.RemoveAll(dir)
 	lt := &loadTest{
 		cfg:    cfg,
-		path:   filepath.Join(dir, "twimlbin.db"),
+		dir:    dir,
 		out:    stdout,
-		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		logger: logger,
 	}
 	if err := lt.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "twimlbin loadtest: %v\n", err)
@@ -114,7 +135,7 @@ func runLoadtest(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 // loadTest is one run of `twimlbin loadtest`.
 type loadTest struct {
 	cfg    loadConfig
-	path   string
+	dir    string // the databases' directory
 	out    io.Writer
 	logger *slog.Logger
 	failed bool // a request failed or was answered otherwise than expected
@@ -125,9 +146,8 @@ type loadTest struct {
 	golden     []byte
 	accountSID string
 	authToken  string
-	binSID     string   // the contextual-calling bin
+	oneSID     string   // the only bin of the second database of part 3
 	sids       []string // every bin stored
-	binRate    float64  // req/s of the bin URL in part 1
 }
 
 func (lt *loadTest) printf(format string, args ...any) {
@@ -157,7 +177,13 @@ func (lt *loadTest) run(ctx context.Context) error {
 		"requests as Twilio makes them: POST, %d query and %d form parameters, %d-byte answer\n\n",
 		lt.cfg.clients, lt.cfg.rounds, lt.cfg.duration, len(query), len(form), len(lt.golden))
 
-	srv, err := startLoadServer(lt.path, store.Options{}, lt.golden, lt.logger)
+	// Parts 1 and 2 share a server over the database that part 3 fills
+	// up to -bins; the second server of part 3 holds one bin.
+	many, one := filepath.Join(lt.dir, "many.db"), filepath.Join(lt.dir, "one.db")
+	if err := lt.newAccount(many); err != nil {
+		return err
+	}
+	srv, err := startLoadServer(lt.cfg.serverBin, many)
 	if err != nil {
 		return err
 	}
@@ -171,34 +197,37 @@ func (lt *loadTest) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := lt.fill(); err != nil {
+	if err := lt.fill(many, one); err != nil {
 		return err
 	}
-	if srv, err = startLoadServer(lt.path, store.Options{}, lt.golden, lt.logger); err != nil {
+	err = lt.manyBins(ctx, many, one)
+	lt.printf("\nload average after: %s\n", loadAverage())
+	return err
+}
+
+// newAccount creates the account of the run in the database at path.
+func (lt *loadTest) newAccount(path string) error {
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
 		return err
 	}
-	err = lt.manyBins(ctx, srv)
-	if cerr := srv.close(); err == nil {
+	acct, token, err := db.CreateAccount("loadtest")
+	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
-	lt.printf("\nload average after: %s\n", loadAverage())
+	lt.accountSID, lt.authToken = acct.SID, token
 	return err
 }
 
 // oneBin stores the contextual-calling bin through the API and times its
 // URL against /static.
 func (lt *loadTest) oneBin(ctx context.Context, srv *loadServer) error {
-	acct, token, err := srv.db.CreateAccount("loadtest")
-	if err != nil {
-		return err
-	}
-	lt.accountSID, lt.authToken = acct.SID, token
 	client := &http.Client{Timeout: requestTimeout}
 	sid, status, err := lt.createBin(client, srv.addr)
 	if err != nil || status != http.StatusCreated {
 		return fmt.Errorf("creating the bin: status %d, %v", status, err)
 	}
-	lt.binSID, lt.sids = sid, []string{sid}
+	lt.sids = []string{sid}
 
 	static := lt.fixed(srv.addr, "/static")
 	bin := lt.fixed(srv.addr, "/twiml/"+sid)
@@ -215,13 +244,12 @@ func (lt *loadTest) oneBin(ctx context.Context, srv *loadServer) error {
 	}
 
 	lt.printf("1. The contextual-calling bin against /static (same bytes, same middleware, no template work)\n")
-	runs := lt.alternate(ctx, srv, [2]string{"static", "bin URL"}, [2]func(int) loadWorker{every(static), every(bin)})
+	runs := lt.alternate(ctx, [2]*loadServer{srv, srv}, [2]string{"static", "bin URL"}, [2]func(int) loadWorker{every(static), every(bin)})
 	staticTotal, binTotal := merge(runs[0]), merge(runs[1])
 	lt.printf("  %s\n  %s\n", lt.line("static, all", staticTotal), lt.line("bin URL, all", binTotal))
 	ratio, median, desc := ratios(runs)
 	lt.printf("  bin URL / static: %.3f over all runs, %s (target ≥ %.2f: %s)\n\n",
 		ratio, desc, targetBinRatio, verdict(min(ratio, median) >= targetBinRatio))
-	lt.binRate = binTotal.rate()
 	return ctx.Err()
 }
 
@@ -272,9 +300,11 @@ func (lt *loadTest) creates(ctx context.Context, srv *loadServer) error {
 	return nil
 }
 
-// fill stores bins through the store, without fsync, up to cfg.bins.
-func (lt *loadTest) fill() error {
-	db, err := store.Open(lt.path, store.Options{NoSync: true})
+// fill stores bins through the store, without fsync, in the database at
+// many up to cfg.bins, and makes the database at one hold only the
+// contextual-calling bin.
+func (lt *loadTest) fill(many, one string) error {
+	db, err := store.Open(many, store.Options{NoSync: true})
 	if err != nil {
 		return err
 	}
@@ -295,17 +325,35 @@ func (lt *loadTest) fill() error {
 	if err := db.Close(); err != nil {
 		return err
 	}
-	// The filling's garbage goes back to the system, so that the resident
-	// memory reported is the server's.
-	debug.FreeOSMemory()
 	lt.printf("3. %d bins: %d stored through the store (one transaction each, no fsync) in %s; %.0f MiB of data\n",
 		len(lt.sids), n, elapsed.Round(time.Millisecond), float64(size)/(1<<20))
-	return nil
+
+	if err := lt.newAccount(one); err != nil {
+		return err
+	}
+	if db, err = store.Open(one, store.Options{}); err != nil {
+		return err
+	}
+	b, err := db.CreateBin(lt.accountSID, in)
+	lt.oneSID = b.SID
+	return errors.Join(err, db.Close())
 }
 
-// manyBins requests every bin once, then times the one bin against a
-// random bin per request.
-func (lt *loadTest) manyBins(ctx context.Context, srv *loadServer) error {
+// manyBins serves the database at many, requests every bin once, then
+// times a random bin per request against the one bin of the database at
+// one, served by a second server, and reports the first server's memory.
+func (lt *loadTest) manyBins(ctx context.Context, many, one string) error {
+	srvMany, err := startLoadServer(lt.cfg.serverBin, many)
+	if err != nil {
+		return err
+	}
+	defer srvMany.close()
+	srvOne, err := startLoadServer(lt.cfg.serverBin, one)
+	if err != nil {
+		return err
+	}
+	defer srvOne.close()
+
 	order := rand.Perm(len(lt.sids))
 	var next atomic.Int64
 	sweep := loadWorker{
@@ -314,34 +362,31 @@ func (lt *loadTest) manyBins(ctx context.Context, srv *loadServer) error {
 			if i >= int64(len(order)) {
 				return nil
 			}
-			return lt.binRequest(buf, srv.addr, "/twiml/"+lt.sids[order[i]])
+			return lt.binRequest(buf, srvMany.addr, "/twiml/", lt.sids[order[i]])
 		},
 		check: lt.checkGolden,
 	}
-	cold := runLoad(ctx, srv.addr, lt.cfg.clients, 0, every(sweep))
+	cold := runLoad(ctx, srvMany.addr, lt.cfg.clients, 0, every(sweep))
 	lt.printf("  %s\n", lt.line("each bin once (cold)", cold))
 	lt.count(cold)
 
-	one := lt.fixed(srv.addr, "/twiml/"+lt.binSID)
+	alone := lt.fixed(srvOne.addr, "/twiml/"+lt.oneSID)
 	random := func(i int) loadWorker {
-		return lt.randomBin(srv.addr, rand.New(rand.NewPCG(uint64(i), 1)))
+		return lt.randomBin(srvMany.addr, rand.New(rand.NewPCG(uint64(i), 1)))
 	}
-	runs := lt.alternate(ctx, srv, [2]string{"one bin", "random bin"}, [2]func(int) loadWorker{every(one), random})
-	oneTotal, randomTotal := merge(runs[0]), merge(runs[1])
-	lt.printf("  %s\n  %s\n", lt.line("one bin, all", oneTotal), lt.line("random bin, all", randomTotal))
+	names := [2]string{"one bin stored", fmt.Sprintf("random of %d", len(lt.sids))}
+	runs := lt.alternate(ctx, [2]*loadServer{srvOne, srvMany}, names, [2]func(int) loadWorker{every(alone), random})
+	aloneTotal, randomTotal := merge(runs[0]), merge(runs[1])
+	lt.printf("  %s\n  %s\n", lt.line(names[0]+", all", aloneTotal), lt.line(names[1]+", all", randomTotal))
 	ratio, median, desc := ratios(runs)
-	lt.printf("  random of %d / one bin: %.3f over all runs, %s (must not fall; ≥ %.2f allows for noise: %s)\n",
+	lt.printf("  random of %d / one bin stored: %.3f over all runs, %s (must not fall; ≥ %.2f allows for noise: %s)\n",
 		len(lt.sids), ratio, desc, targetManyBinsMin, verdict(min(ratio, median) >= targetManyBinsMin))
-	if lt.binRate > 0 {
-		lt.printf("  random of %d / the bin URL of part 1 (one bin stored, minutes earlier): %.3f\n",
-			len(lt.sids), randomTotal.rate()/lt.binRate)
-	}
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	lt.printf("  memory with %d bins, after the runs and a GC: %s; Go heap in use %.1f MiB\n",
-		len(lt.sids), residentMemory(), float64(ms.HeapInuse)/(1<<20))
+	mem, err := srvMany.memory()
+	if err != nil {
+		return err
+	}
+	lt.printf("  memory of the server with %d bins, after the runs and a GC: %s\n", len(lt.sids), mem)
 	return ctx.Err()
 }
 
@@ -351,22 +396,22 @@ func (lt *loadTest) manyBins(ctx context.Context, srv *loadServer) error {
 // run is charged with writing the usage counters it leaves buffered: the
 // store is flushed after it, and the flush's time added to the run's, so
 // that no run pays for the one before.
-func (lt *loadTest) alternate(ctx context.Context, srv *loadServer, names [2]string, workers [2]func(int) loadWorker) [2][]loadResult {
+func (lt *loadTest) alternate(ctx context.Context, servers [2]*loadServer, names [2]string, workers [2]func(int) loadWorker) [2][]loadResult {
 	var runs [2][]loadResult
 	// A run of each, untimed, so that connections, caches and the heap's
 	// size are settled.
 	for k := range 2 {
-		lt.count(runLoad(ctx, srv.addr, lt.cfg.clients, lt.cfg.duration, workers[k]))
-	}
-	if err := srv.db.Flush(); err != nil {
-		lt.logger.Warn("flush", "error", err)
+		lt.count(runLoad(ctx, servers[k].addr, lt.cfg.clients, lt.cfg.duration, workers[k]))
+		if err := servers[k].flush(); err != nil {
+			lt.logger.Warn("flush", "error", err)
+		}
 	}
 	for round := range lt.cfg.rounds {
 		for k := range 2 {
 			which := (round + k) % 2
-			r := runLoad(ctx, srv.addr, lt.cfg.clients, lt.cfg.duration, workers[which])
+			r := runLoad(ctx, servers[which].addr, lt.cfg.clients, lt.cfg.duration, workers[which])
 			start := time.Now()
-			if err := srv.db.Flush(); err != nil {
+			if err := servers[which].flush(); err != nil {
 				lt.logger.Warn("flush", "error", err)
 			}
 			r.elapsed += time.Since(start)
@@ -423,7 +468,7 @@ func (lt *loadTest) fixed(addr, path string) loadWorker {
 func (lt *loadTest) randomBin(addr string, rnd *rand.Rand) loadWorker {
 	return loadWorker{
 		request: func(buf []byte) []byte {
-			return lt.binRequest(buf, addr, "/twiml/"+lt.sids[rnd.IntN(len(lt.sids))])
+			return lt.binRequest(buf, addr, "/twiml/", lt.sids[rnd.IntN(len(lt.sids))])
 		},
 		check: lt.checkGolden,
 	}
@@ -436,10 +481,12 @@ func (lt *loadTest) checkGolden(status int, body []byte) error {
 	return nil
 }
 
-// binRequest appends to buf Twilio's request to path.
-func (lt *loadTest) binRequest(buf []byte, addr, path string) []byte {
+// binRequest appends to buf Twilio's request to the path made of parts.
+func (lt *loadTest) binRequest(buf []byte, addr string, path ...string) []byte {
 	buf = append(buf, "POST "...)
-	buf = append(buf, path...)
+	for _, part := range path {
+		buf = append(buf, part...)
+	}
 	buf = append(buf, '?')
 	buf = append(buf, lt.query...)
 	buf = append(buf, " HTTP/1.1\r\nHost: "...)
@@ -512,74 +559,4 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// residentMemory is the process's resident memory from /proc/self/status:
-// VmRSS, and its anonymous and file-backed (the mmapped database) parts.
-func residentMemory() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "resident memory unknown"
-	}
-	fields := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, value, ok := strings.Cut(line, ":"); ok {
-			fields[name] = strings.TrimSpace(value)
-		}
-	}
-	return fmt.Sprintf("VmRSS %s (anonymous %s, file %s)", fields["VmRSS"], fields["RssAnon"], fields["RssFile"])
-}
-
-// loadServer is the server under test: the API's handler behind an
-// http.Server set as serve sets it, on 127.0.0.1, over its own database.
-// The web form is not mounted: it serves neither /static nor bin URLs.
-type loadServer struct {
-	db     *store.DB
-	http   *http.Server
-	addr   string
-	served chan error
-}
-
-func startLoadServer(path string, opts store.Options, static []byte, logger *slog.Logger) (*loadServer, error) {
-	db, err := store.Open(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	handlers, err := api.New(api.Config{StaticBody: static}, db, logger)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s := &loadServer{
-		db: db,
-		http: &http.Server{
-			Handler:           handlers.Handler(),
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		},
-		addr:   ln.Addr().String(),
-		served: make(chan error, 1),
-	}
-	go func() { s.served <- s.http.Serve(ln) }()
-	return s, nil
-}
-
-// close stops the server and closes its database.
-func (s *loadServer) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	if serveErr := <-s.served; !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(err, serveErr)
-	}
-	return errors.Join(err, s.db.Close())
 }

@@ -37,9 +37,10 @@
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized,
-// ErrBadPageToken or ErrReadOnly for what the caller did or may not do; compare with errors.Is. A
-// bin of another account is ErrNotFound, indistinguishable from a missing
-// one. Any other error is the file's or the disk's.
+// ErrBadPageToken or ErrReadOnly for what the caller did or may not do;
+// compare with errors.Is. A bin of another account is ErrNotFound,
+// indistinguishable from a missing one. Any other error is the file's or
+// the disk's.
 //
 // A DB is safe for concurrent use by multiple goroutines.
 package store

@@ -317,14 +317,18 @@ func (s *server) closeWhileDraining(next http.Handler) http.Handler {
 // closes its connection, for keep-alive clients. A second SIGINT or
 // SIGTERM cuts the delay short.
 func (s *server) drain() {
-	s.draining.Store(true)
-	s.api.Drain()
 	if s.shutdownDelay <= 0 {
+		s.draining.Store(true)
+		s.api.Drain()
 		return
 	}
+	// Listening before /readyz turns 503, so that a signal sent once it has
+	// is not missed.
 	hurry := make(chan os.Signal, 1)
 	signal.Notify(hurry, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(hurry)
+	s.draining.Store(true)
+	s.api.Drain()
 	s.logger.Info("draining before shutting down; signal again to stop at once", slog.Duration("delay", s.shutdownDelay))
 	select {
 	case <-time.After(s.shutdownDelay):

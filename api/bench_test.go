@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -24,15 +23,7 @@ func contextualCall(b *testing.B) (templates.Entry, benchRequest) {
 	if !ok {
 		b.Fatal("no client-contextual-call in the gallery")
 	}
-	query, form := url.Values{}, url.Values{}
-	for name, values := range entry.Params {
-		switch name {
-		case "displayName", "customerID", "selectedProductID":
-			query[name] = values
-		default:
-			form[name] = values
-		}
-	}
+	query, form := entry.Request()
 	return entry, benchRequest{query: query.Encode(), form: form.Encode()}
 }
 

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -38,6 +39,22 @@ const (
 	KindVoice     = "voice"
 	KindMessaging = "messaging"
 )
+
+// Request splits the example request's parameters as they reach a bin
+// URL: Twilio's own, whose names start with a capital letter (From,
+// CallSid, SipHeader_X-…), in the form body it posts; the backend's, in
+// the query string of the URL it gave Twilio.
+func (e Entry) Request() (query, form url.Values) {
+	query, form = url.Values{}, url.Values{}
+	for name, values := range e.Params {
+		if name != "" && name[0] >= 'A' && name[0] <= 'Z' {
+			form[name] = values
+		} else {
+			query[name] = values
+		}
+	}
+	return query, form
+}
 
 // Entry is one bin of the gallery.
 type Entry struct {

@@ -263,3 +263,17 @@ func TestLoadErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestRequest(t *testing.T) {
+	e, ok := Get("client-contextual-call")
+	if !ok {
+		t.Fatal("no client-contextual-call")
+	}
+	query, form := e.Request()
+	if got := slices.Sorted(maps.Keys(query)); !slices.Equal(got, []string{"customerID", "displayName", "selectedProductID"}) {
+		t.Errorf("query parameters %v, want the backend's three", got)
+	}
+	if len(form) != len(e.Params)-3 || form.Get("From") != "+15017122661" || form.Get("SipHeader_X-CustomerID") != "CRM-0042917" {
+		t.Errorf("form parameters %v, want Twilio's", form)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -160,15 +159,7 @@ func (lt *loadTest) run(ctx context.Context) error {
 		return errors.New("no client-contextual-call in the gallery")
 	}
 	lt.entry, lt.golden = entry, []byte(entry.Golden)
-	query, form := url.Values{}, url.Values{}
-	for name, values := range entry.Params {
-		switch name {
-		case "displayName", "customerID", "selectedProductID":
-			query[name] = values
-		default:
-			form[name] = values
-		}
-	}
+	query, form := entry.Request()
 	lt.query, lt.form = query.Encode(), form.Encode()
 
 	lt.printf("twimlbin load test: %d CPUs, GOMAXPROCS %d, %s; load average %s\n",

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -22,9 +23,9 @@ const (
 	// DefaultBinCacheSize bounds the bins kept in memory for the bin URL
 	// when Config.BinCacheSize is 0: about 200 bytes each, 50 MB when full.
 	DefaultBinCacheSize = 1 << 18
-	// MaxTemplateBytes is the largest template the API saves: Twilio's limit
-	// on a TwiML response (64 kB), which the engine's own bound exceeds.
-	MaxTemplateBytes = 64 << 10
+	// MaxTemplateBytes is the largest template the API saves:
+	// engine.MaxBinTemplateSize, Twilio's limit on a TwiML response.
+	MaxTemplateBytes = engine.MaxBinTemplateSize
 )
 
 // Config is what the server needs to know that the request does not say.

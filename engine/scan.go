@@ -19,6 +19,11 @@ const maxSectionDepth = 8
 // output does not contain.
 const MaxTemplateSize = 128 << 10
 
+// MaxBinTemplateSize is the largest template a bin may hold, which the API
+// and the web form enforce when saving: Twilio's 64 kB limit on a TwiML
+// response.
+const MaxBinTemplateSize = 64 << 10
+
 // builtinE164 is the name of the built-in section that turns what it wraps
 // into an E.164 number.
 const builtinE164 = "e164"

@@ -7,10 +7,9 @@ import (
 	"github.com/twimlbin/twimlbin/engine"
 )
 
-// maxTemplateBytes is the largest template the web form saves: Twilio's
-// limit on a TwiML response, the same as api.MaxTemplateBytes (the
-// engine's own bound, engine.MaxTemplateSize, is larger).
-const maxTemplateBytes = 64 << 10
+// maxTemplateBytes is the largest template the web form saves, as the API
+// does: Twilio's limit on a TwiML response.
+const maxTemplateBytes = engine.MaxBinTemplateSize
 
 // checkTemplate checks a template as the API does before saving it: the
 // size limit, then engine.Compile. It returns the compiled template and

@@ -46,9 +46,10 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# bench runs the Go benchmarks, then the load run on loopback: the bin URL
-# against /static (same bytes, no template work), creates through the API,
-# and the bin URL over 100,000 bins, with resident memory (about 1m40s;
+# bench runs the Go benchmarks, then the load run on loopback against the
+# server in a process of its own: the bin URL against /static (same bytes,
+# no template work), creates through the API, and a random bin of 100,000
+# against a server holding one, with resident memory (about 4 minutes in all;
 # `go run ./cmd/twimlbin help loadtest` for its flags, set with LOADTEST_FLAGS).
 LOADTEST_FLAGS ?=
 bench:

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,18 +30,23 @@ import (
 
 // Paths only the server under test answers, beside the API's.
 const (
-	loadFlushPath  = "/loadtest/flush"  // POST: write the buffered usage counters now
-	loadMemoryPath = "/loadtest/memory" // POST: collect garbage, answer the heap in use
+	loadFlushPath   = "/loadtest/flush"   // POST: write the buffered usage counters now
+	loadMemoryPath  = "/loadtest/memory"  // POST: collect garbage, answer the heap in use
+	loadProfilePath = "/loadtest/profile" // POST: start the CPU profile of -serve-cpuprofile
 )
 
 // serveLoad is loadtest's server mode: it serves the database at path with
 // the API's handler behind an http.Server set as serve sets it, on
-// 127.0.0.1, with /static answering static, until stdin is closed.
-func serveLoad(path string, static []byte, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
+// 127.0.0.1, with /static answering static, until stdin is closed. Once
+// asked to (loadProfilePath), it writes a CPU profile to cpuProfile until
+// it exits, unless that is "".
+func serveLoad(path, cpuProfile string, static []byte, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		return err
 	}
+	stopProfile := func() error { return nil }
+	defer func() { stopProfile() }()
 	handlers, err := api.New(api.Config{StaticBody: static}, db, logger)
 	if err != nil {
 		db.Close()
@@ -51,6 +57,23 @@ func serveLoad(path string, static []byte, stdin io.Reader, stdout io.Writer, lo
 	mux.HandleFunc("POST "+loadFlushPath, func(w http.ResponseWriter, _ *http.Request) {
 		if err := db.Flush(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("POST "+loadProfilePath, func(w http.ResponseWriter, _ *http.Request) {
+		if cpuProfile == "" {
+			return
+		}
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		stopProfile = func() error {
+			pprof.StopCPUProfile()
+			return f.Close()
 		}
 	})
 	mux.HandleFunc("POST "+loadMemoryPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -98,9 +121,10 @@ type loadServer struct {
 }
 
 // startLoadServer starts bin (the twimlbin executable) serving the
-// database at path, and returns once it listens.
-func startLoadServer(bin, path string) (*loadServer, error) {
-	cmd := exec.Command(bin, "loadtest", "-serve-db", path)
+// database at path, and returns once it listens. The server writes a CPU
+// profile to cpuProfile unless that is "".
+func startLoadServer(bin, path, cpuProfile string) (*loadServer, error) {
+	cmd := exec.Command(bin, "loadtest", "-serve-db", path, "-serve-cpuprofile", cpuProfile)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -127,15 +151,21 @@ func startLoadServer(bin, path string) (*loadServer, error) {
 }
 
 // flush writes the server's buffered usage counters.
-func (s *loadServer) flush() error {
-	resp, err := s.client.Post("http://"+s.addr+loadFlushPath, "", nil)
+func (s *loadServer) flush() error { return s.post(loadFlushPath) }
+
+// startProfile starts the server's CPU profile, when it was given a file.
+func (s *loadServer) startProfile() error { return s.post(loadProfilePath) }
+
+// post posts nothing to one of the server's loadtest paths.
+func (s *loadServer) post(path string) error {
+	resp, err := s.client.Post("http://"+s.addr+path, "", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("flush: %d %s", resp.StatusCode, body)
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, body)
 	}
 	return nil
 }

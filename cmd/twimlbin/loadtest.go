@@ -59,6 +59,8 @@ answered otherwise than expected.
 type loadConfig struct {
 	serveDB        string // the server mode's database; see loadserver.go
 	serverBin      string // the executable to run as the server under test
+	profileDir     string // where servers under test write CPU profiles, "" for none
+	serveProfile   string // the server mode's CPU profile file, "" for none
 	clients        int
 	duration       time.Duration
 	rounds         int
@@ -84,13 +86,15 @@ func runLoadtest(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.DurationVar(&cfg.createDuration, "create-duration", 3*time.Second, "length of the run creating bins")
 	fs.StringVar(&cfg.serverBin, "server-bin", "", "the twimlbin executable to run as the server under test (default: this one)")
 	fs.StringVar(&cfg.serveDB, "serve-db", "", "run as the server under test, serving this database, until standard input closes")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of the servers under test over their timed runs into this directory (service.pprof, many.pprof, one.pprof)")
+	fs.StringVar(&cfg.serveProfile, "serve-cpuprofile", "", "with -serve-db: write a CPU profile of the server to this file")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cfg.serveDB != "" {
 		entry, _ := templates.Get("client-contextual-call")
-		if err := serveLoad(cfg.serveDB, []byte(entry.Golden), stdin, stdout, logger); err != nil {
+		if err := serveLoad(cfg.serveDB, cfg.serveProfile, []byte(entry.Golden), stdin, stdout, logger); err != nil {
 			fmt.Fprintf(stderr, "twimlbin loadtest: %v\n", err)
 			return exitInvalid
 		}
@@ -174,7 +178,7 @@ func (lt *loadTest) run(ctx context.Context) error {
 	if err := lt.newAccount(many); err != nil {
 		return err
 	}
-	srv, err := startLoadServer(lt.cfg.serverBin, many)
+	srv, err := lt.startServer(many, "service")
 	if err != nil {
 		return err
 	}
@@ -194,6 +198,16 @@ func (lt *loadTest) run(ctx context.Context) error {
 	err = lt.manyBins(ctx, many, one)
 	lt.printf("\nload average after: %s\n", loadAverage())
 	return err
+}
+
+// startServer starts a server under test over the database at path,
+// profiled into name.pprof under -profile-dir when it is set.
+func (lt *loadTest) startServer(path, name string) (*loadServer, error) {
+	profile := ""
+	if lt.cfg.profileDir != "" {
+		profile = filepath.Join(lt.cfg.profileDir, name+".pprof")
+	}
+	return startLoadServer(lt.cfg.serverBin, path, profile)
 }
 
 // newAccount creates the account of the run in the database at path.
@@ -334,12 +348,12 @@ func (lt *loadTest) fill(many, one string) error {
 // times a random bin per request against the one bin of the database at
 // one, served by a second server, and reports the first server's memory.
 func (lt *loadTest) manyBins(ctx context.Context, many, one string) error {
-	srvMany, err := startLoadServer(lt.cfg.serverBin, many)
+	srvMany, err := lt.startServer(many, "many")
 	if err != nil {
 		return err
 	}
 	defer srvMany.close()
-	srvOne, err := startLoadServer(lt.cfg.serverBin, one)
+	srvOne, err := lt.startServer(one, "one")
 	if err != nil {
 		return err
 	}
@@ -389,6 +403,14 @@ func (lt *loadTest) manyBins(ctx context.Context, many, one string) error {
 // that no run pays for the one before.
 func (lt *loadTest) alternate(ctx context.Context, servers [2]*loadServer, names [2]string, workers [2]func(int) loadWorker) [2][]loadResult {
 	var runs [2][]loadResult
+	for k, srv := range servers {
+		if k == 1 && srv == servers[0] {
+			break // one server for both
+		}
+		if err := srv.startProfile(); err != nil {
+			lt.logger.Warn("CPU profile", "error", err)
+		}
+	}
 	// A run of each, untimed, so that connections, caches and the heap's
 	// size are settled.
 	for k := range 2 {

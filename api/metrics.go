@@ -132,7 +132,7 @@ type storeCollector struct{ db *store.DB }
 var (
 	descAccounts    = prometheus.NewDesc("twimlbin_accounts", "Accounts in the database.", nil, nil)
 	descBins        = prometheus.NewDesc("twimlbin_bins", "Bins in the database.", nil, nil)
-	descPending     = prometheus.NewDesc("twimlbin_store_pending_bins", "Bins with usage counters or events waiting for the next flush.", nil, nil)
+	descPending     = prometheus.NewDesc("twimlbin_store_pending_writes", "Blocks of usage counters (of up to 128 bins each) and bins' event logs waiting for the next flush.", nil, nil)
 	descFlushErrors = prometheus.NewDesc("twimlbin_store_flush_errors_total", "Background flushes of usage counters that failed.", nil, nil)
 	descFileSize    = prometheus.NewDesc("twimlbin_store_size_bytes", "Size of the data in the database file.", nil, nil)
 	descReadOnly    = prometheus.NewDesc("twimlbin_store_read_only", "1 while the database is open read-only (nothing can be saved), 0 otherwise.", nil, nil)
@@ -151,7 +151,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.db.Stats()
 	ch <- prometheus.MustNewConstMetric(descAccounts, prometheus.GaugeValue, float64(st.Accounts))
 	ch <- prometheus.MustNewConstMetric(descBins, prometheus.GaugeValue, float64(st.Bins))
-	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.PendingBins))
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.PendingUsageBlocks+st.PendingEventBins))
 	ch <- prometheus.MustNewConstMetric(descFlushErrors, prometheus.CounterValue, float64(st.FlushErrors))
 	ch <- prometheus.MustNewConstMetric(descFileSize, prometheus.GaugeValue, float64(st.FileSize))
 	readOnly := 0.0

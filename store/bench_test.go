@@ -31,19 +31,26 @@ func fillBins(b *testing.B, db *DB, n int) []string {
 	sids := make([]string, 0, n)
 	const perTx = 10_000
 	t := now()
+	db.usageMu.Lock()
+	defer db.usageMu.Unlock()
+	slots := make([]uint32, 0, n)
 	for len(sids) < n {
 		require.NoError(b, db.bolt.Update(func(tx *bbolt.Tx) error {
 			for i := 0; i < perTx && len(sids) < n; i++ {
+				slot := db.usage.reserve()
 				rec, err := createBin(tx, acct.SID, BinInput{
 					FriendlyName: fmt.Sprintf("bin %d", len(sids)), Template: benchTemplate, RenderPolicy: "lenient",
-				}, t)
+				}, t, slot)
 				if err != nil {
 					return err
 				}
-				sids = append(sids, rec.SID)
+				sids, slots = append(sids, rec.SID), append(slots, slot)
 			}
 			return nil
 		}))
+	}
+	for i, sid := range sids {
+		db.usage.assign(sid, slots[i])
 	}
 	return sids
 }

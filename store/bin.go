@@ -90,15 +90,20 @@ func (r revisionRecord) revision() Revision {
 // CreateBin saves a new bin of the account, at revision 1. ErrNotFound when
 // the account does not exist.
 func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
+	db.usageMu.Lock()
+	defer db.usageMu.Unlock()
+	slot := db.usage.reserve()
 	var rec binRecord
 	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
-		rec, err = createBin(tx, accountSID, in, now())
+		rec, err = createBin(tx, accountSID, in, now(), slot)
 		return err
 	})
 	if err != nil {
+		db.usage.unreserve(slot)
 		return Bin{}, wrap("create bin", err)
 	}
+	db.usage.assign(rec.SID, slot)
 	db.gens.bump(rec.SID)
 	return rec.bin(usageRecord{}), nil
 }
@@ -118,19 +123,13 @@ func (db *DB) BinBySID(sid string) (Bin, error) {
 // readBin reads a bin and its usage, checking its account unless
 // accountSID is "".
 func (db *DB) readBin(accountSID, sid string) (Bin, error) {
-	batches := db.buf.snapshot()
 	var b Bin
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
 		}
-		u, err := readUsage(tx, sid)
-		if err != nil {
-			return err
-		}
-		u = db.buf.addUsage(batches, flushedGeneration(tx), sid, u)
-		b = rec.bin(u)
+		b = rec.bin(db.usage.usage(sid))
 		return nil
 	})
 	if err != nil {
@@ -161,14 +160,12 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 		after = seqOf(raw)
 	}
 
-	batches := db.buf.snapshot()
 	page := Page{Bins: []Bin{}}
 	var last uint64 // the creation seq of the last bin on this page
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		if err := accountExists(tx, accountSID); err != nil {
 			return err
 		}
-		generation := flushedGeneration(tx)
 		prefix := []byte(accountSID)
 		c := tx.Bucket(bucketAccountBins).Cursor()
 		for k, v := c.Seek(seqKey(accountSID, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -181,11 +178,7 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 			if err != nil {
 				return err
 			}
-			u, err := readUsage(tx, sid)
-			if err != nil {
-				return err
-			}
-			page.Bins = append(page.Bins, rec.bin(db.buf.addUsage(batches, generation, sid, u)))
+			page.Bins = append(page.Bins, rec.bin(db.usage.usage(sid)))
 			last = seqOf(k)
 		}
 		return nil
@@ -226,7 +219,6 @@ func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin,
 // saveRevision is UpdateBin and RestoreRevision: it checks the bin and
 // ifRevision, then saves what content returns as the next revision.
 func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx) (BinInput, error)) (Bin, error) {
-	batches := db.buf.snapshot()
 	var b Bin
 	defer db.gens.bump(sid)
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -247,11 +239,7 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 		if err := putBin(tx, rec); err != nil {
 			return err
 		}
-		u, err := readUsage(tx, sid)
-		if err != nil {
-			return err
-		}
-		b = rec.bin(db.buf.addUsage(batches, flushedGeneration(tx), sid, u))
+		b = rec.bin(db.usage.usage(sid))
 		return nil
 	})
 	if err != nil {
@@ -265,6 +253,8 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 // there is no such bin or it belongs to another account.
 func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 	defer db.gens.bump(sid)
+	db.usageMu.Lock()
+	defer db.usageMu.Unlock()
 	err := db.update(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
@@ -283,7 +273,7 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 		if err := deletePrefix(tx.Bucket(bucketRevisions), key); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketUsage).Delete(key); err != nil {
+		if err := tx.Bucket(bucketUsageSlots).Delete(key); err != nil {
 			return err
 		}
 		if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
@@ -294,8 +284,9 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 	if err != nil {
 		return wrap("delete bin", err)
 	}
-	// Buffered usage of the bin goes too; a flush already under way skips
-	// bins that no longer exist.
+	// Its counters go too, and its buffered events; a flush already under
+	// way skips the events of bins that no longer exist.
+	db.usage.release(sid)
 	db.buf.discard(sid)
 	return nil
 }
@@ -343,8 +334,9 @@ func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
 	return r.revision(), nil
 }
 
-// createBin stores a new bin of the account with its first revision.
-func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time) (binRecord, error) {
+// createBin stores a new bin of the account with its first revision, and
+// its usage slot.
+func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time, slot uint32) (binRecord, error) {
 	if err := accountExists(tx, accountSID); err != nil {
 		return binRecord{}, err
 	}
@@ -368,6 +360,9 @@ func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time) (binRe
 		return binRecord{}, err
 	}
 	if err := tx.Bucket(bucketAccountBins).Put(seqKey(accountSID, seq), []byte(rec.SID)); err != nil {
+		return binRecord{}, err
+	}
+	if err := setSlot(tx, rec.SID, slot); err != nil {
 		return binRecord{}, err
 	}
 	return rec, addU64(tx, keyBinCount, 1)

@@ -13,11 +13,13 @@ import (
 // This file is the on-disk format: every bucket, every key layout, every
 // value record, the schema version and the migrations that reach it.
 //
-// Keys are raw bytes; values are JSON records, except usage records, which
-// the flush rewrites by the thousand every second and so are 16 fixed bytes
-// (see usageRecord). SIDs have a fixed length
-// (two letters and 32 hex digits), so a SID followed by an 8-byte big-endian
-// number is a key whose prefix is the SID and whose suffix sorts numerically.
+// Keys are raw bytes; values are JSON records, except usage counters, which
+// the flush rewrites by the thousand every second and so are fixed bytes:
+// each bin has a slot (see usageTable), and a block of blockSlots slots is
+// stored as one value, each slot 16 bytes (see usageRecord). SIDs have a
+// fixed length (two letters and 32 hex digits), so a SID followed by an
+// 8-byte big-endian number is a key whose prefix is the SID and whose
+// suffix sorts numerically.
 //
 //	meta          "schema_version"   → uint64, the number of migrations applied
 //	              "flush_generation" → uint64, the last usage batch written (see usage.go)
@@ -27,7 +29,8 @@ import (
 //	bins          bin SID                        → binRecord
 //	account_bins  account SID + creation seq     → bin SID (listing in creation order)
 //	revisions     bin SID + revision             → revisionRecord
-//	usage         bin SID                        → usageRecord, binary
+//	usage_slots   bin SID                        → uint32, the bin's slot
+//	usage_blocks  uint32 block number            → blockSlots usageRecords, binary
 //	events        bin SID + event seq            → eventRecord
 //
 // The creation seq is the bins bucket's NextSequence and the event seq the
@@ -41,14 +44,18 @@ var (
 	bucketBins        = []byte("bins")
 	bucketAccountBins = []byte("account_bins")
 	bucketRevisions   = []byte("revisions")
-	bucketUsage       = []byte("usage")
+	bucketUsageSlots  = []byte("usage_slots")
+	bucketUsageBlocks = []byte("usage_blocks")
 	bucketEvents      = []byte("events")
+
+	// bucketUsageRecords held a usage record per bin, until schema 3.
+	bucketUsageRecords = []byte("usage")
 )
 
 // allBuckets lists every bucket; Open creates the missing ones.
 var allBuckets = [][]byte{
 	bucketMeta, bucketAccounts, bucketBins, bucketAccountBins,
-	bucketRevisions, bucketUsage, bucketEvents,
+	bucketRevisions, bucketUsageSlots, bucketUsageBlocks, bucketEvents,
 }
 
 // Keys of the meta bucket.
@@ -78,7 +85,10 @@ var migrations = []func(*bbolt.Tx) error{
 	// 2: usage records from JSON to their binary form, which the flush
 	// writes in a fraction of the time.
 	func(tx *bbolt.Tx) error {
-		usage := tx.Bucket(bucketUsage)
+		usage := tx.Bucket(bucketUsageRecords)
+		if usage == nil {
+			return nil // created at schema 3 or later: nothing to convert
+		}
 		converted := map[string][]byte{}
 		err := usage.ForEach(func(k, v []byte) error {
 			var u struct {
@@ -100,6 +110,46 @@ var migrations = []func(*bbolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	// 3: usage counters in blocks of slots, a slot per bin, instead of a
+	// record per bin: the flush writes a few hundred blocks, not tens of
+	// thousands of records. Bins get slots in SID order.
+	func(tx *bbolt.Tx) error {
+		records := tx.Bucket(bucketUsageRecords)
+		slots, blocks := tx.Bucket(bucketUsageSlots), tx.Bucket(bucketUsageBlocks)
+		filled := map[uint32][]byte{}
+		var slot uint32
+		c := tx.Bucket(bucketBins).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if err := slots.Put(k, binary.BigEndian.AppendUint32(nil, slot)); err != nil {
+				return err
+			}
+			var v []byte
+			if records != nil {
+				v = records.Get(k)
+			}
+			if v != nil {
+				if _, err := unmarshalUsage(k, v); err != nil {
+					return err
+				}
+				block := filled[slot/blockSlots]
+				if block == nil {
+					block = make([]byte, blockSlots*usageRecordSize)
+					filled[slot/blockSlots] = block
+				}
+				copy(block[(slot%blockSlots)*usageRecordSize:], v)
+			}
+			slot++
+		}
+		for i, block := range filled {
+			if err := blocks.Put(binary.BigEndian.AppendUint32(nil, i), block); err != nil {
+				return err
+			}
+		}
+		if records == nil {
+			return nil
+		}
+		return tx.DeleteBucket(bucketUsageRecords)
 	},
 }
 

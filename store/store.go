@@ -76,8 +76,10 @@ type DB struct {
 	// Write generations of bins and accounts; see generation.go.
 	gens *generations
 
-	buf     buffer     // usage and events not yet written; see usage.go
-	flushMu sync.Mutex // one flush at a time, so batches commit in order
+	usage   *usageTable // every bin's usage counters; see counters.go
+	usageMu sync.Mutex  // held by whoever hands out or takes back slots, and by the flush
+	buf     buffer      // events not yet written; see usage.go
+	flushMu sync.Mutex  // one flush at a time, so batches commit in order
 
 	flushErrors atomic.Uint64
 	stop        chan struct{} // closed by Close to end the flusher
@@ -117,6 +119,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	var generation uint64
+	usage := newUsageTable()
 	prepare := bdb.Update
 	if opts.ReadOnly {
 		prepare = bdb.View
@@ -130,7 +133,7 @@ func Open(path string, opts Options) (*DB, error) {
 			return err
 		}
 		generation = getU64(tx.Bucket(bucketMeta), keyFlushGeneration)
-		return nil
+		return usage.load(tx)
 	})
 	if err != nil {
 		_ = bdb.Close()
@@ -142,6 +145,7 @@ func Open(path string, opts Options) (*DB, error) {
 		opts:        opts,
 		accounts:    newRecordCache[accountRecord](cacheBudget),
 		gens:        newGenerations(),
+		usage:       usage,
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
 	}
@@ -241,9 +245,11 @@ func (db *DB) Check() error {
 type Stats struct {
 	Accounts int // accounts stored
 	Bins     int // bins stored
-	// PendingBins is how many bins have usage or events waiting for the
-	// next flush.
-	PendingBins int
+	// PendingUsageBlocks is how many blocks of usage counters (of up to
+	// 128 bins each) changed since the last flush, and PendingEventBins how
+	// many bins have events waiting for the next one.
+	PendingUsageBlocks int
+	PendingEventBins   int
 	// FlushErrors counts background flushes that failed since Open.
 	FlushErrors uint64
 	// FileSize is the size in bytes of the data in the file, as of the
@@ -255,8 +261,9 @@ type Stats struct {
 // transaction; when it fails, the stored counts are zero.
 func (db *DB) Stats() Stats {
 	s := Stats{
-		PendingBins: db.buf.pendingBins(),
-		FlushErrors: db.flushErrors.Load(),
+		PendingUsageBlocks: db.usage.dirtyBlocks(),
+		PendingEventBins:   db.buf.pendingBins(),
+		FlushErrors:        db.flushErrors.Load(),
 	}
 	_ = db.bolt.View(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)

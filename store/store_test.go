@@ -145,8 +145,9 @@ func TestMigrations(t *testing.T) {
 		assert.Equal(t, []int{1, 1, 1}, runs, "only the new one ran")
 	})
 
-	t.Run("2: usage records from JSON to binary", func(t *testing.T) {
-		// A schema 1 file with a bin that was requested and one that never was.
+	t.Run("2 and 3: usage records from JSON to binary, then to blocks", func(t *testing.T) {
+		// A schema 1 file with a bin that was requested and one that never
+		// was: a record per bin in bucket usage, no slots and no blocks.
 		path := filepath.Join(t.TempDir(), "twimlbin.db")
 		db, err := Open(path, testOptions)
 		require.NoError(t, err)
@@ -154,18 +155,27 @@ func TestMigrations(t *testing.T) {
 		requested, idle := newBin(t, db, acct, "requested"), newBin(t, db, acct, "idle")
 		last := time.Date(2026, 3, 1, 12, 30, 15, 123456789, time.UTC)
 		require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
-			usage := tx.Bucket(bucketUsage)
+			usage, err := tx.CreateBucketIfNotExists(bucketUsageRecords)
+			if err != nil {
+				return err
+			}
 			if err := usage.Put([]byte(requested.SID), []byte(`{"num_requests":42,"date_last_accessed":"2026-03-01T12:30:15.123456789Z"}`)); err != nil {
 				return err
 			}
 			if err := usage.Put([]byte(idle.SID), []byte(`{"num_requests":0}`)); err != nil {
 				return err
 			}
+			for _, name := range [][]byte{bucketUsageSlots, bucketUsageBlocks} {
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
 			return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(1))
 		}))
 		require.NoError(t, db.Close())
 
-		db = openTestWith(t, path, testOptions)
+		db, err = Open(path, testOptions)
+		require.NoError(t, err)
 		got, err := db.Bin(acct, requested.SID)
 		require.NoError(t, err)
 		assert.Equal(t, int64(42), got.NumRequests)
@@ -175,9 +185,27 @@ func TestMigrations(t *testing.T) {
 		assert.Zero(t, got.NumRequests)
 		assert.True(t, got.DateLastAccessed.IsZero())
 
+		require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
+			assert.Nil(t, tx.Bucket(bucketUsageRecords), "the old records are gone")
+			assert.Equal(t, 2, tx.Bucket(bucketUsageSlots).Stats().KeyN, "a slot per bin")
+			return nil
+		}))
+
 		db.RecordRequest(requested.SID, last.Add(time.Hour))
 		require.NoError(t, db.Flush())
 		assert.Equal(t, usageRecord{NumRequests: 43, DateLastAccessed: last.Add(time.Hour)}, storedUsage(t, db, requested.SID))
+		assert.Equal(t, usageRecord{}, storedUsage(t, db, idle.SID))
+
+		// A bin created after the migration gets a slot of its own.
+		fresh := newBin(t, db, acct, "fresh")
+		db.RecordRequest(fresh.SID, last)
+		require.NoError(t, db.Close())
+		db = openTestWith(t, path, testOptions)
+		for sid, want := range map[string]int64{requested.SID: 43, idle.SID: 0, fresh.SID: 1} {
+			got, err := db.Bin(acct, sid)
+			require.NoError(t, err)
+			assert.Equal(t, want, got.NumRequests, "after reopening")
+		}
 	})
 
 	t.Run("a failing migration leaves the version", func(t *testing.T) {
@@ -344,13 +372,18 @@ func TestStats(t *testing.T) {
 	s := db.Stats()
 	assert.Equal(t, 2, s.Accounts)
 	assert.Equal(t, 3, s.Bins)
-	assert.Equal(t, 1, s.PendingBins)
+	assert.Equal(t, 1, s.PendingUsageBlocks)
+	assert.Zero(t, s.PendingEventBins)
 	assert.Positive(t, s.FileSize)
+	db.AddEvent(bin.SID, Event{Code: "x"})
+	assert.Equal(t, 1, db.Stats().PendingEventBins)
 
 	require.NoError(t, db.DeleteBin(b, bin.SID, 0))
 	s = db.Stats()
 	assert.Equal(t, 2, s.Bins)
-	assert.Equal(t, 0, s.PendingBins, "a deleted bin's counts are discarded")
+	assert.Equal(t, 0, s.PendingEventBins, "a deleted bin's events are discarded")
+	require.NoError(t, db.Flush())
+	assert.Zero(t, db.Stats().PendingUsageBlocks)
 }
 
 // TestNoBboltInAPI keeps bbolt types out of the exported API, so another

@@ -2,9 +2,9 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,19 +24,19 @@ type Event struct {
 }
 
 // RecordRequest counts a request to the bin at time at (now when zero). It
-// does no I/O: the count is buffered in memory, visible at once to Bin,
-// BinBySID and ListBins, and written by the next flush. Counts for a SID
-// that is not a bin when they are flushed are dropped.
+// does no I/O and allocates nothing: the count is kept in memory (see
+// usageTable), visible at once to Bin, BinBySID and ListBins, and written
+// by the next flush. A SID that is not a bin's is not counted.
 func (db *DB) RecordRequest(sid string, at time.Time) {
 	if at.IsZero() {
-		at = now()
+		at = time.Now()
 	}
-	db.buf.recordRequest(sid, at.UTC().Round(0))
+	db.usage.record(sid, at.UnixNano())
 }
 
 // AddEvent appends e to the bin's event log, stamped now when e.Time is
-// zero. Like RecordRequest it does no I/O; the log keeps the newest
-// EventLimit events of each bin.
+// zero. Like RecordRequest it does no I/O: the event is buffered until the
+// next flush. The log keeps the newest EventLimit events of each bin.
 func (db *DB) AddEvent(sid string, e Event) {
 	if e.Time.IsZero() {
 		e.Time = now()
@@ -80,84 +80,69 @@ func (db *DB) Events(accountSID, sid string, limit int) ([]Event, error) {
 	return events, nil
 }
 
-// Flush writes the buffered usage counters and events now, in one write
-// transaction, instead of waiting for the background flush. It does
-// nothing when nothing is buffered, or when the DB is read-only and keeps
-// them in memory. When it fails, what it was writing stays buffered and
-// the next flush tries again.
+// Flush writes the usage counters changed and the events buffered since
+// the last flush now, in one write transaction, instead of waiting for the
+// background flush. It does nothing when nothing changed, or when the DB
+// is read-only and keeps them in memory. When it fails, what it was
+// writing is kept and the next flush tries again.
 func (db *DB) Flush() error {
 	if db.opts.ReadOnly {
 		return nil
 	}
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
+	db.usageMu.Lock() // no slot changes hands while its block is written
+	defer db.usageMu.Unlock()
+	blocks := db.usage.takeDirty()
 	batches := db.buf.take()
-	if len(batches) == 0 {
+	if len(blocks) == 0 && len(batches) == 0 {
 		return nil
 	}
 	err := db.update(func(tx *bbolt.Tx) error {
+		if err := writeUsage(tx, db.usage, blocks); err != nil {
+			return err
+		}
+		if len(batches) == 0 {
+			return nil
+		}
 		for _, b := range batches {
-			if err := writeBatch(tx, b, db.opts.EventLimit); err != nil {
+			if err := writeEvents(tx, b, db.opts.EventLimit); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket(bucketMeta).Put(keyFlushGeneration, u64(batches[len(batches)-1].generation))
 	})
 	if err != nil {
+		db.usage.markDirty(blocks)
 		return fmt.Errorf("store: flush: %w", err)
 	}
 	db.buf.committed(len(batches))
 	return nil
 }
 
-// writeBatch adds a batch to the stored usage counters and event logs,
-// skipping bins that no longer exist, and trims each log to limit events.
-func writeBatch(tx *bbolt.Tx, b *batch, limit int) error {
-	bins, usage, events := tx.Bucket(bucketBins), tx.Bucket(bucketUsage), tx.Bucket(bucketEvents)
-	// In key order: neighbouring writes land on the same pages. One cursor
-	// serves every read, as a Get would make a cursor each time.
-	type entry struct {
-		sid string
-		d   *binDelta
-	}
-	entries := make([]entry, 0, len(b.bins))
-	for sid, d := range b.bins {
-		entries = append(entries, entry{sid, d})
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.sid, b.sid) })
-	counters := usage.Cursor()
-	for _, e := range entries {
-		sid, d := e.sid, e.d
-		key := []byte(sid)
-		var stored []byte
-		if k, v := counters.Seek(key); bytes.Equal(k, key) {
-			stored = v
+// writeUsage writes the blocks of t numbered in blocks.
+func writeUsage(tx *bbolt.Tx, t *usageTable, blocks []uint32) error {
+	usage := tx.Bucket(bucketUsageBlocks)
+	for _, i := range blocks {
+		// bbolt keeps the value until the transaction ends: one buffer each.
+		value := t.encode(make([]byte, 0, blockSlots*usageRecordSize), i)
+		if err := usage.Put(binary.BigEndian.AppendUint32(nil, i), value); err != nil {
+			return err
 		}
-		// DeleteBin deletes a bin's usage with it: a bin with usage exists,
-		// and the lookup in bins is needed only for its first flush.
-		if stored == nil && bins.Get(key) == nil {
+	}
+	return nil
+}
+
+// writeEvents adds the events of a batch to the stored event logs,
+// skipping bins that no longer exist, and trims each log to limit events.
+func writeEvents(tx *bbolt.Tx, b *batch, limit int) error {
+	bins, events := tx.Bucket(bucketBins), tx.Bucket(bucketEvents)
+	for sid, logged := range b.events {
+		key := []byte(sid)
+		if bins.Get(key) == nil {
 			continue // deleted since
 		}
-		if d.requests > 0 {
-			var u usageRecord
-			if stored != nil {
-				var err error
-				if u, err = unmarshalUsage(key, stored); err != nil {
-					return err
-				}
-			}
-			u.NumRequests += d.requests
-			if d.lastAccessed.After(u.DateLastAccessed) {
-				u.DateLastAccessed = d.lastAccessed
-			}
-			if err := usage.Put(key, u.marshal()); err != nil {
-				return err
-			}
-		}
-		if len(d.events) == 0 {
-			continue
-		}
-		for _, e := range d.events {
+		for _, e := range logged {
 			seq, err := events.NextSequence()
 			if err != nil {
 				return err
@@ -189,23 +174,13 @@ func trimEvents(events *bbolt.Bucket, prefix []byte, limit int) error {
 	return nil
 }
 
-// readUsage reads a bin's flushed usage counters, zero when it has none.
-func readUsage(tx *bbolt.Tx, sid string) (usageRecord, error) {
-	key := []byte(sid)
-	data := tx.Bucket(bucketUsage).Get(key)
-	if data == nil {
-		return usageRecord{}, nil
-	}
-	return unmarshalUsage(key, data)
-}
-
 // flushedGeneration is the generation of the newest batch written to the
 // file as tx sees it.
 func flushedGeneration(tx *bbolt.Tx) uint64 {
 	return getU64(tx.Bucket(bucketMeta), keyFlushGeneration)
 }
 
-// buffer holds usage counters and events not yet written to the file.
+// buffer holds the events not yet written to the file.
 //
 // They gather in the pending batch. A flush moves the pending batch to the
 // queue, after which it never changes, and writes every queued batch in one
@@ -214,8 +189,8 @@ func flushedGeneration(tx *bbolt.Tx) uint64 {
 // A reader takes a snapshot of the batches before it begins its read
 // transaction, reads the flushed generation in it, and adds the batches of
 // its snapshot with a higher generation: exactly the ones that are not in
-// the file as its transaction sees it, so nothing is counted twice or
-// missed while a flush is under way.
+// the file as its transaction sees it, so nothing is read twice or missed
+// while a flush is under way.
 type buffer struct {
 	mu         sync.Mutex
 	eventLimit int
@@ -223,52 +198,26 @@ type buffer struct {
 	queued     []*batch // taken by a flush, not yet committed; oldest first
 }
 
-// batch is what was recorded between two flushes.
+// batch is what was logged between two flushes: events by bin SID, oldest
+// first, at most eventLimit per bin.
 type batch struct {
 	generation uint64
-	bins       map[string]*binDelta
-}
-
-// binDelta is one bin's share of a batch.
-type binDelta struct {
-	requests     int64
-	lastAccessed time.Time
-	events       []Event // oldest first, at most eventLimit
+	events     map[string][]Event
 }
 
 func (b *buffer) init(generation uint64, eventLimit int) {
 	b.eventLimit = eventLimit
-	b.pending = &batch{generation: generation, bins: map[string]*binDelta{}}
-}
-
-// delta returns the pending entry of a bin, creating it. b.mu is held.
-func (b *buffer) delta(sid string) *binDelta {
-	d := b.pending.bins[sid]
-	if d == nil {
-		d = &binDelta{}
-		b.pending.bins[sid] = d
-	}
-	return d
-}
-
-func (b *buffer) recordRequest(sid string, at time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	d := b.delta(sid)
-	d.requests++
-	if at.After(d.lastAccessed) {
-		d.lastAccessed = at
-	}
+	b.pending = &batch{generation: generation, events: map[string][]Event{}}
 }
 
 func (b *buffer) addEvent(sid string, e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	d := b.delta(sid)
-	if len(d.events) == b.eventLimit {
-		d.events = slices.Delete(d.events, 0, 1)
+	logged := b.pending.events[sid]
+	if len(logged) == b.eventLimit {
+		logged = slices.Delete(logged, 0, 1)
 	}
-	d.events = append(d.events, e)
+	b.pending.events[sid] = append(logged, e)
 }
 
 // snapshot returns the batches not yet written: the queued ones and the
@@ -279,22 +228,6 @@ func (b *buffer) snapshot() []*batch {
 	return append(slices.Clip(b.queued), b.pending)
 }
 
-// addUsage adds to u the bin's counters from the batches of a snapshot that
-// are newer than the flushed generation.
-func (b *buffer) addUsage(batches []*batch, flushed uint64, sid string, u usageRecord) usageRecord {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, bt := range batches {
-		if d := bt.bins[sid]; d != nil && bt.generation > flushed {
-			u.NumRequests += d.requests
-			if d.lastAccessed.After(u.DateLastAccessed) {
-				u.DateLastAccessed = d.lastAccessed
-			}
-		}
-	}
-	return u
-}
-
 // events returns the bin's events from the batches of a snapshot that are
 // newer than the flushed generation, newest first.
 func (b *buffer) events(batches []*batch, flushed uint64, sid string) []Event {
@@ -302,8 +235,8 @@ func (b *buffer) events(batches []*batch, flushed uint64, sid string) []Event {
 	defer b.mu.Unlock()
 	events := []Event{}
 	for _, bt := range slices.Backward(batches) {
-		if d := bt.bins[sid]; d != nil && bt.generation > flushed {
-			for _, e := range slices.Backward(d.events) {
+		if bt.generation > flushed {
+			for _, e := range slices.Backward(bt.events[sid]) {
 				events = append(events, e)
 			}
 		}
@@ -316,11 +249,9 @@ func (b *buffer) events(batches []*batch, flushed uint64, sid string) []Event {
 func (b *buffer) take() []*batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if n := len(b.pending.bins); n > 0 {
+	if len(b.pending.events) > 0 {
 		b.queued = append(b.queued, b.pending)
-		// Sized for as many bins as the last interval: no regrowth when
-		// requests spread over many bins.
-		b.pending = &batch{generation: b.pending.generation + 1, bins: make(map[string]*binDelta, n)}
+		b.pending = &batch{generation: b.pending.generation + 1, events: map[string][]Event{}}
 	}
 	return slices.Clone(b.queued)
 }
@@ -332,16 +263,16 @@ func (b *buffer) committed(n int) {
 	b.queued = slices.Delete(b.queued, 0, n)
 }
 
-// discard forgets the pending usage and events of a deleted bin.
+// discard forgets the pending events of a deleted bin.
 func (b *buffer) discard(sid string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.pending.bins, sid)
+	delete(b.pending.events, sid)
 }
 
-// pendingBins is how many bins have something in the pending batch.
+// pendingBins is how many bins have events in the pending batch.
 func (b *buffer) pendingBins() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.pending.bins)
+	return len(b.pending.events)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -14,13 +15,27 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// storedUsage reads the flushed counters of a bin straight from the file.
+// storedUsage reads the flushed counters of a bin straight from the file:
+// its slot, then the slot in its block.
 func storedUsage(t *testing.T, db *DB, sid string) usageRecord {
 	t.Helper()
 	var u usageRecord
 	require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
+		slot := tx.Bucket(bucketUsageSlots).Get([]byte(sid))
+		if slot == nil {
+			return nil
+		}
+		n := binary.BigEndian.Uint32(slot)
+		key := binary.BigEndian.AppendUint32(nil, n/blockSlots)
+		block := tx.Bucket(bucketUsageBlocks).Get(key)
+		if block == nil {
+			return nil
+		}
+		if _, err := blockNumber(key, block); err != nil {
+			return err
+		}
 		var err error
-		u, err = readUsage(tx, sid)
+		u, err = unmarshalUsage([]byte(sid), block[(n%blockSlots)*usageRecordSize:][:usageRecordSize])
 		return err
 	}))
 	return u
@@ -164,49 +179,42 @@ func TestUsageWhileFlushing(t *testing.T) {
 	assert.Equal(t, int64(8000), storedUsage(t, db, b.SID).NumRequests)
 }
 
-// TestReadAcrossFlush plays the interleavings TestUsageWhileFlushing can
-// only hope to hit: a reader takes its snapshot of the buffer, then a flush
-// commits (or only starts), then the reader's transaction begins.
-func TestReadAcrossFlush(t *testing.T) {
+// TestEventsAcrossFlush plays the interleavings of events that
+// TestUsageWhileFlushing would only hope to hit: a reader takes its
+// snapshot of the buffer, then a flush commits (or only starts), then the
+// reader's transaction begins. (Usage counters need no such care: memory
+// holds them all, and a read never adds the file's.)
+func TestEventsAcrossFlush(t *testing.T) {
 	db := openTest(t)
 	acct, _ := newAccount(t, db)
 	b := newBin(t, db, acct, "racy")
-	read := func(batches []*batch) (int64, []string) {
+	read := func(batches []*batch) []string {
 		t.Helper()
-		var u usageRecord
 		var events []Event
 		require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
-			var err error
-			u, err = readUsage(tx, b.SID)
-			u = db.buf.addUsage(batches, flushedGeneration(tx), b.SID, u)
 			events = db.buf.events(batches, flushedGeneration(tx), b.SID)
-			return err
+			return nil
 		}))
-		return u.NumRequests, codes(events)
+		return codes(events)
 	}
 
-	db.RecordRequest(b.SID, time.Time{})
 	db.AddEvent(b.SID, Event{Code: "one"})
 	before := db.buf.snapshot()
 	require.NoError(t, db.Flush())
-	n, events := read(before)
-	assert.Equal(t, int64(1), n, "a snapshot older than the flush it reads past: nothing twice")
-	assert.Empty(t, events, "the flushed event is on disk, not in the buffer")
+	assert.Empty(t, read(before), "a snapshot older than the flush it reads past: the flushed event is on disk, not in the buffer")
 
-	db.RecordRequest(b.SID, time.Time{})
+	db.AddEvent(b.SID, Event{Code: "two"})
 	before = db.buf.snapshot()
 	db.flushMu.Lock()
 	db.buf.take() // a flush takes the batch and has not committed yet
-	n, _ = read(before)
-	assert.Equal(t, int64(2), n, "a batch taken but not committed still counts")
-	n, _ = read(db.buf.snapshot())
-	assert.Equal(t, int64(2), n, "also for a snapshot taken after")
+	assert.Equal(t, []string{"two"}, read(before), "a batch taken but not committed still counts")
+	assert.Equal(t, []string{"two"}, read(db.buf.snapshot()), "also for a snapshot taken after")
 	db.flushMu.Unlock()
 }
 
-// TestFailedFlushIsRetried takes a batch as a flush would and drops it
-// uncommitted, as a failed write transaction does: the batch stays visible
-// and the next flush writes it.
+// TestFailedFlushIsRetried takes the changed usage blocks and the batch of
+// events as a flush would, and drops them uncommitted, as a failed write
+// transaction does: they stay visible and the next flush writes them.
 func TestFailedFlushIsRetried(t *testing.T) {
 	db := openTest(t)
 	acct, _ := newAccount(t, db)
@@ -215,8 +223,13 @@ func TestFailedFlushIsRetried(t *testing.T) {
 	db.RecordRequest(b.SID, time.Time{})
 	db.AddEvent(b.SID, Event{Code: "first"})
 	db.flushMu.Lock()
-	taken := db.buf.take() // a flush begins…
-	db.flushMu.Unlock()    // …and its transaction fails
+	db.usageMu.Lock()
+	blocks := db.usage.takeDirty() // a flush begins…
+	taken := db.buf.take()
+	db.usage.markDirty(blocks) // …and its transaction fails
+	db.usageMu.Unlock()
+	db.flushMu.Unlock()
+	require.Len(t, blocks, 1)
 	require.Len(t, taken, 1)
 
 	db.RecordRequest(b.SID, time.Time{})
@@ -349,4 +362,112 @@ func TestUsageRecordEncoding(t *testing.T) {
 	_, err := unmarshalUsage([]byte("EH1"), []byte(`{"num_requests":1}`))
 	require.Error(t, err, "a record of the wrong size")
 	assert.Contains(t, err.Error(), `"EH1"`)
+}
+
+// TestUsageSlots follows the slots of bins across blocks, deletions and
+// reopening: a slot given again starts from zero, in memory and on disk,
+// and every bin keeps its own counts.
+func TestUsageSlots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	db, err := Open(path, testOptions)
+	require.NoError(t, err)
+	acct, _ := newAccount(t, db)
+	const n = blockSlots + 5 // two blocks
+	bins := make([]Bin, n)
+	for i := range bins {
+		bins[i] = newBin(t, db, acct, fmt.Sprintf("bin %d", i))
+		for range i {
+			db.RecordRequest(bins[i].SID, time.Time{})
+		}
+	}
+	require.NoError(t, db.Flush())
+
+	// A deleted bin's slot goes to the next bin created, empty, whether
+	// or not its counts were flushed.
+	gone := bins[7]
+	db.RecordRequest(gone.SID, time.Time{}) // not flushed
+	require.NoError(t, db.DeleteBin(acct, gone.SID, 0))
+	db.RecordRequest(gone.SID, time.Time{}) // a request arriving late: not counted
+	heir := newBin(t, db, acct, "heir")
+	got, err := db.Bin(acct, heir.SID)
+	require.NoError(t, err)
+	assert.Zero(t, got.NumRequests, "in memory")
+	assert.Equal(t, usageRecord{}, storedUsage(t, db, heir.SID), "on disk, before any flush")
+	db.RecordRequest(heir.SID, time.Time{})
+	bins[7] = heir
+	require.NoError(t, db.Close())
+
+	db = openTestWith(t, path, testOptions)
+	for i, b := range bins {
+		want := int64(i)
+		if b.SID == heir.SID {
+			want = 1
+		}
+		got, err := db.Bin(acct, b.SID)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.NumRequests, "bin %d after reopening", i)
+		assert.Equal(t, want, storedUsage(t, db, b.SID).NumRequests, "bin %d on disk", i)
+	}
+	_, err = db.Bin(acct, gone.SID)
+	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestUsageSlotsConcurrent counts requests to bins while others are
+// created and deleted and flushes run: each bin ends with exactly its own
+// requests, however its slot was used before.
+func TestUsageSlotsConcurrent(t *testing.T) {
+	db := openTest(t)
+	acct, _ := newAccount(t, db)
+	const steady, each = 4, 500
+	kept := make([]Bin, steady)
+	for i := range kept {
+		kept[i] = newBin(t, db, acct, "kept")
+	}
+	var churn, others sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		churn.Go(func() {
+			for range 30 {
+				b := newBin(t, db, acct, "churn")
+				for range 10 {
+					db.RecordRequest(b.SID, time.Time{})
+				}
+				got, err := db.Bin(acct, b.SID)
+				if assert.NoError(t, err) {
+					assert.Equal(t, int64(10), got.NumRequests, "a new bin counts only its own requests")
+				}
+				assert.NoError(t, db.DeleteBin(acct, b.SID, 0))
+			}
+		})
+	}
+	others.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				assert.NoError(t, db.Flush())
+			}
+		}
+	})
+	var counting sync.WaitGroup
+	for _, b := range kept {
+		counting.Go(func() {
+			for range each {
+				db.RecordRequest(b.SID, time.Time{})
+			}
+		})
+	}
+	counting.Wait()
+	churn.Wait()
+	close(stop)
+	others.Wait()
+
+	require.NoError(t, db.Flush())
+	for _, b := range kept {
+		got, err := db.Bin(acct, b.SID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(each), got.NumRequests)
+		assert.Equal(t, int64(each), storedUsage(t, db, b.SID).NumRequests)
+	}
 }

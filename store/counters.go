@@ -1,0 +1,330 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// usageTable holds the usage counters of every bin in memory, where they
+// are the truth: reads take them from here, and the file holds a copy that
+// the flush brings up to date every FlushInterval.
+//
+// Each bin has a slot, a number given when it is created and given again
+// to a later bin once it is deleted. Slots come in blocks of blockSlots,
+// and a block is the unit the file stores (bucket usage_blocks) and the
+// flush writes: requests spread over 100,000 bins leave some 800 blocks to
+// write each second rather than 100,000 records. A request to a bin costs
+// a map lookup under a shared lock and two atomic updates, allocates
+// nothing, and the table holds nothing the garbage collector has to scan
+// but the few hundred block pointers.
+//
+// Slots are handed out and taken back only by writers holding
+// DB.usageMu, which the flush holds too, so that a block written by a
+// flush never holds a slot of a bin that was deleted meanwhile.
+type usageTable struct {
+	seed    maphash.Seed
+	stripes [usageStripes]usageStripe
+	blocks  atomic.Pointer[[]*usageBlock] // replaced, never changed, when it grows
+
+	// Held under DB.usageMu.
+	free []uint32 // slots of deleted bins, to hand out again
+	next uint32   // the lowest slot never handed out
+}
+
+// blockSlots is how many slots a block holds: 2 KiB on disk.
+const blockSlots = 128
+
+// usageStripes is how many locks the slot index is split over, so that
+// requests on different cores rarely touch the same one.
+const usageStripes = 64
+
+// usageStripe is a part of the index from bin SID to slot.
+type usageStripe struct {
+	mu    sync.RWMutex
+	slots map[binKey]uint32
+	_     [64 - 32]byte // a cache line each
+}
+
+// binKey is a bin SID as an array: a map keyed by it holds no pointers.
+type binKey [sidLen]byte
+
+// sidLen is the length of every SID: two letters and 32 hex digits.
+const sidLen = 34
+
+func toBinKey(sid string) (binKey, bool) {
+	var k binKey
+	if len(sid) != sidLen {
+		return k, false
+	}
+	copy(k[:], sid)
+	return k, true
+}
+
+// usageBlock is blockSlots slots and whether any changed since the last
+// flush began.
+type usageBlock struct {
+	dirty atomic.Bool
+	slots [blockSlots]usageSlot
+}
+
+// usageSlot is one bin's counters.
+type usageSlot struct {
+	requests atomic.Int64
+	last     atomic.Int64 // Unix nanoseconds of the latest request, 0 for none
+}
+
+func newUsageTable() *usageTable {
+	t := &usageTable{seed: maphash.MakeSeed()}
+	for i := range t.stripes {
+		t.stripes[i].slots = map[binKey]uint32{}
+	}
+	t.blocks.Store(new([]*usageBlock))
+	return t
+}
+
+func (t *usageTable) stripe(k *binKey) *usageStripe {
+	return &t.stripes[maphash.Bytes(t.seed, k[:])%usageStripes]
+}
+
+// slot returns the counters of slot n and their block; the block exists.
+func (t *usageTable) slot(n uint32) (*usageBlock, *usageSlot) {
+	b := (*t.blocks.Load())[n/blockSlots]
+	return b, &b.slots[n%blockSlots]
+}
+
+// record counts a request to bin sid at Unix nanoseconds at, unless sid
+// has no slot.
+func (t *usageTable) record(sid string, at int64) {
+	k, ok := toBinKey(sid)
+	if !ok {
+		return
+	}
+	st := t.stripe(&k)
+	st.mu.RLock()
+	defer st.mu.RUnlock() // a deleted bin's slot is emptied once no request holds it
+	n, ok := st.slots[k]
+	if !ok {
+		return
+	}
+	b, s := t.slot(n)
+	s.requests.Add(1)
+	for last := s.last.Load(); at > last && !s.last.CompareAndSwap(last, at); last = s.last.Load() {
+	}
+	// After the counts: a flush that clears the flag before this line
+	// either wrote them or leaves the block to the next flush.
+	if !b.dirty.Load() {
+		b.dirty.Store(true)
+	}
+}
+
+// usage returns the counters of bin sid, zero when it has no slot.
+func (t *usageTable) usage(sid string) usageRecord {
+	k, ok := toBinKey(sid)
+	if !ok {
+		return usageRecord{}
+	}
+	st := t.stripe(&k)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	n, ok := st.slots[k]
+	if !ok {
+		return usageRecord{}
+	}
+	_, s := t.slot(n)
+	return usageRecord{NumRequests: s.requests.Load(), DateLastAccessed: fromUnixNano(s.last.Load())}
+}
+
+// reserve hands out a slot for a bin being created, empty in memory.
+// DB.usageMu is held.
+func (t *usageTable) reserve() uint32 {
+	if n := len(t.free); n > 0 {
+		slot := t.free[n-1]
+		t.free = t.free[:n-1]
+		return slot
+	}
+	slot := t.next
+	t.next++
+	if blocks := *t.blocks.Load(); int(slot/blockSlots) >= len(blocks) {
+		grown := append(blocks[:len(blocks):len(blocks)], new(usageBlock))
+		t.blocks.Store(&grown)
+	}
+	return slot
+}
+
+// unreserve takes back a slot whose bin was not created. DB.usageMu is
+// held.
+func (t *usageTable) unreserve(slot uint32) {
+	t.free = append(t.free, slot)
+}
+
+// assign gives bin sid its slot, once the bin is committed.
+func (t *usageTable) assign(sid string, slot uint32) {
+	k, ok := toBinKey(sid)
+	if !ok {
+		return
+	}
+	st := t.stripe(&k)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.slots[k] = slot
+}
+
+// release takes back the slot of bin sid, once its deletion is committed,
+// and empties it. DB.usageMu is held.
+func (t *usageTable) release(sid string) {
+	k, ok := toBinKey(sid)
+	if !ok {
+		return
+	}
+	st := t.stripe(&k)
+	st.mu.Lock()
+	n, ok := st.slots[k]
+	delete(st.slots, k)
+	st.mu.Unlock()
+	if !ok {
+		return
+	}
+	_, s := t.slot(n) // no request holds it any more
+	s.requests.Store(0)
+	s.last.Store(0)
+	t.free = append(t.free, n)
+}
+
+// dirtyBlocks is how many blocks changed since the last flush began.
+func (t *usageTable) dirtyBlocks() int {
+	n := 0
+	for _, b := range *t.blocks.Load() {
+		if b.dirty.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// takeDirty clears the flag of every changed block and returns their
+// numbers, for a flush to write. DB.usageMu is held.
+func (t *usageTable) takeDirty() []uint32 {
+	var taken []uint32
+	for i, b := range *t.blocks.Load() {
+		if b.dirty.Swap(false) {
+			taken = append(taken, uint32(i))
+		}
+	}
+	return taken
+}
+
+// markDirty flags blocks again, after a flush that failed to write them.
+func (t *usageTable) markDirty(blocks []uint32) {
+	all := *t.blocks.Load()
+	for _, i := range blocks {
+		all[i].dirty.Store(true)
+	}
+}
+
+// encode appends block i as stored: each slot as a usageRecord.
+func (t *usageTable) encode(dst []byte, i uint32) []byte {
+	b := (*t.blocks.Load())[i]
+	for j := range b.slots {
+		s := &b.slots[j]
+		dst = binary.BigEndian.AppendUint64(dst, uint64(s.requests.Load()))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(s.last.Load()))
+	}
+	return dst
+}
+
+// load fills an empty table from the file: the slot of every bin, and the
+// counters of every slot that has a bin.
+func (t *usageTable) load(tx *bbolt.Tx) error {
+	used := map[uint32]bool{}
+	err := tx.Bucket(bucketUsageSlots).ForEach(func(k, v []byte) error {
+		key, ok := toBinKey(string(k))
+		if !ok || len(v) != 4 {
+			return fmt.Errorf("decode usage slot %q: %d bytes", k, len(v))
+		}
+		n := binary.BigEndian.Uint32(v)
+		if used[n] {
+			return fmt.Errorf("usage slot %d of %q is another bin's too", n, k)
+		}
+		used[n] = true
+		t.stripe(&key).slots[key] = n
+		t.next = max(t.next, n+1)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	blocks := make([]*usageBlock, (t.next+blockSlots-1)/blockSlots)
+	for i := range blocks {
+		blocks[i] = new(usageBlock)
+	}
+	t.blocks.Store(&blocks)
+	for n := range t.next {
+		if !used[n] {
+			t.free = append(t.free, n)
+		}
+	}
+	return tx.Bucket(bucketUsageBlocks).ForEach(func(k, v []byte) error {
+		i, err := blockNumber(k, v)
+		if err != nil {
+			return err
+		}
+		if int(i) >= len(blocks) {
+			return nil // slots of bins deleted since
+		}
+		for j := range blocks[i].slots {
+			if !used[i*blockSlots+uint32(j)] {
+				continue // a deleted bin's
+			}
+			rec := v[j*usageRecordSize:]
+			blocks[i].slots[j].requests.Store(int64(binary.BigEndian.Uint64(rec)))
+			blocks[i].slots[j].last.Store(int64(binary.BigEndian.Uint64(rec[8:])))
+		}
+		return nil
+	})
+}
+
+// blockNumber checks a stored block and returns its number.
+func blockNumber(k, v []byte) (uint32, error) {
+	if len(k) != 4 || len(v) != blockSlots*usageRecordSize {
+		return 0, fmt.Errorf("decode usage block %x: key of %d bytes, value of %d", k, len(k), len(v))
+	}
+	return binary.BigEndian.Uint32(k), nil
+}
+
+// setSlot stores bin sid's slot and empties the slot in the stored block,
+// which may hold the counters of a deleted bin.
+func setSlot(tx *bbolt.Tx, sid string, slot uint32) error {
+	if err := tx.Bucket(bucketUsageSlots).Put([]byte(sid), binary.BigEndian.AppendUint32(nil, slot)); err != nil {
+		return err
+	}
+	blocks := tx.Bucket(bucketUsageBlocks)
+	key := binary.BigEndian.AppendUint32(nil, slot/blockSlots)
+	stored := blocks.Get(key)
+	if stored == nil {
+		return nil
+	}
+	if _, err := blockNumber(key, stored); err != nil {
+		return err
+	}
+	rec := stored[(slot%blockSlots)*usageRecordSize:][:usageRecordSize]
+	if binary.BigEndian.Uint64(rec) == 0 && binary.BigEndian.Uint64(rec[8:]) == 0 {
+		return nil
+	}
+	block := append([]byte(nil), stored...)
+	clear(block[(slot%blockSlots)*usageRecordSize:][:usageRecordSize])
+	return blocks.Put(key, block)
+}
+
+// fromUnixNano is the time of Unix nanoseconds n in UTC, zero for 0.
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,16 +32,14 @@ type compiled struct {
 	*program
 }
 
-// servedBin is what the bin URL needs of a bin, kept in memory between
-// requests: valid while the store's generations of the bin and of its
-// account are the ones read before the bin and the account's Twilio auth
-// token were (store.DB.Generation). It is never changed once made.
-type servedBin struct {
-	sid         string
+// binTraits is what the bin URL needs of a bin besides its SID, as of the
+// generations its table entry was read at. Bins of one account with the
+// same template and policy have the same traits, which the table holds
+// once (unique.Handle): 100,000 bins copied from one gallery example cost
+// one binTraits, and the table's entries point at nothing else.
+type binTraits struct {
 	accountSID  string
 	twilioToken string // "" when requests need no signature
-	binGen      uint64
-	accountGen  uint64
 	policy      engine.Policy
 	// prog is the compiled template. The cache's program table holds it;
 	// when the table drops it, the bin is loaded again.
@@ -52,14 +49,46 @@ type servedBin struct {
 	compileErr error
 }
 
+// servedBin is a bin as the bin URL serves it.
+type servedBin struct {
+	sid string
+	binTraits
+}
+
+// binEntry is a bin as the bin table keeps it: valid while the store's
+// generations of the bin and of its account are the ones read before the
+// bin and the account's Twilio auth token were (store.DB.Generation).
+type binEntry struct {
+	binGen, accountGen uint64
+	traits             unique.Handle[binTraits]
+}
+
+// sidKey is a bin SID as an array, the key of the bin table: a map keyed
+// by it holds no pointer to a string of its own.
+type sidKey [sidLen]byte
+
+// sidLen is the length of every SID: two letters and 32 hex digits.
+const sidLen = 34
+
+// toSIDKey is the key of a SID, false when it has not the length of one.
+func toSIDKey(sid string) (sidKey, bool) {
+	var k sidKey
+	if len(sid) != sidLen {
+		return k, false
+	}
+	copy(k[:], sid)
+	return k, true
+}
+
 // templateCache keeps what the bin URL serves in memory, in two tables:
 //
 //   - programs, compiled templates by template text, at most maxPrograms:
 //     they are the memory that counts (the gallery's contextual-calling
 //     template, 500 bytes of text, compiles to some 15 kB), and bins with
 //     the same text, copied from the gallery, share one;
-//   - bins, a servedBin by SID, at most maxBins (binTable), small and
-//     pointing weakly at their program.
+//   - bins, a binEntry by SID, at most maxBins (binTable): two numbers
+//     and a handle on traits that bins share, which point weakly at their
+//     program.
 //
 // A bin is served from memory while the store's generations of the bin and
 // of its account stay the same, so an update made through the store by
@@ -89,61 +118,60 @@ func newTemplateCache(db *store.DB, maxPrograms, maxBins int, m *metrics) *templ
 // when bin.compileErr is set. In the common case it reads two atomic
 // counters and nothing else; when the bin or its account may have changed,
 // it reads them from the store. ErrNotFound when there is no such bin.
-func (tc *templateCache) serve(sid string) (*servedBin, *program, error) {
-	if b := tc.bins.load(sid); b != nil {
-		if tc.db.Generation(sid) == b.binGen && tc.db.Generation(b.accountSID) == b.accountGen {
-			if b.compileErr != nil {
+func (tc *templateCache) serve(sid string) (servedBin, *program, error) {
+	key, ok := toSIDKey(sid)
+	if !ok {
+		return servedBin{}, nil, store.ErrNotFound
+	}
+	if e, ok := tc.bins.load(key); ok {
+		traits := e.traits.Value()
+		if tc.db.Generation(sid) == e.binGen && tc.db.Generation(traits.accountSID) == e.accountGen {
+			if traits.compileErr != nil {
 				tc.metrics.binCacheHits.Inc()
-				return b, nil, nil
+				return servedBin{sid, traits}, nil, nil
 			}
-			if p := b.prog.Value(); p != nil {
+			if p := traits.prog.Value(); p != nil {
 				tc.metrics.binCacheHits.Inc()
-				return b, p, nil
+				return servedBin{sid, traits}, p, nil
 			}
 		}
 	}
 	tc.metrics.binCacheMisses.Inc()
-	return tc.load(sid)
+	return tc.load(key, sid)
 }
 
 // load reads bin sid and its account's Twilio auth token from the store,
 // each after its generation, and keeps them.
-func (tc *templateCache) load(sid string) (*servedBin, *program, error) {
+func (tc *templateCache) load(key sidKey, sid string) (servedBin, *program, error) {
 	binGen := tc.db.Generation(sid)
 	start := time.Now()
 	bin, err := tc.db.BinBySID(sid)
 	tc.metrics.observeStore(opBinBySID, start)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			tc.remove(sid)
+			tc.bins.remove(key)
 		}
-		return nil, nil, err
+		return servedBin{}, nil, err
 	}
 	accountGen := tc.db.Generation(bin.AccountSID)
 	start = time.Now()
 	token, err := tc.db.TwilioAuthToken(bin.AccountSID)
 	tc.metrics.observeStore(opTwilioToken, start)
 	if err != nil {
-		return nil, nil, err
+		return servedBin{}, nil, err
 	}
-	b := &servedBin{
-		sid:         strings.Clone(sid),                  // not the request's path
-		accountSID:  unique.Make(bin.AccountSID).Value(), // one copy per account
-		twilioToken: token,
-		binGen:      binGen,
-		accountGen:  accountGen,
-	}
+	traits := binTraits{accountSID: bin.AccountSID, twilioToken: token}
 	c, err := tc.compile(bin, true)
 	if err != nil {
-		b.compileErr = err
+		traits.compileErr = err
 	} else {
-		b.policy, b.prog = c.policy, weak.Make(c.program)
+		traits.policy, traits.prog = c.policy, weak.Make(c.program)
 	}
-	tc.bins.store(b)
+	tc.bins.store(key, binEntry{binGen: binGen, accountGen: accountGen, traits: unique.Make(traits)})
 	if err != nil {
-		return b, nil, nil
+		return servedBin{sid, traits}, nil, nil
 	}
-	return b, c.program, nil
+	return servedBin{sid, traits}, c.program, nil
 }
 
 // peek returns b's compiled template without keeping what it compiles:
@@ -162,7 +190,9 @@ func (tc *templateCache) put(b store.Bin, t *engine.Template) {
 
 // remove forgets a deleted bin.
 func (tc *templateCache) remove(sid string) {
-	tc.bins.remove(sid)
+	if key, ok := toSIDKey(sid); ok {
+		tc.bins.remove(key)
+	}
 }
 
 // compile returns b's template compiled with its policy, from the program
@@ -212,14 +242,16 @@ func (tc *templateCache) addProgram(src string, p *program) *program {
 	return p
 }
 
-// binTable holds servedBins by SID in shards, each a small map that a
+// binTable holds binEntries by SID in shards, each a small map that a
 // write replaces whole (copy on write), so that a lookup takes no lock,
 // writes no shared memory and follows few pointers at any number of bins:
 // a hash, an atomic load and a lookup in a map of a few dozen entries.
-// (sync.Map, a trie, costs a cache miss per level at 100,000 bins.) Writes,
-// when a bin is read from the store, copy one shard. Each shard holds at
-// most perShard bins; adding one to a full shard drops another, chosen at
-// random.
+// (sync.Map, a trie, costs a cache miss per level at 100,000 bins.) The
+// maps hold the entries themselves, keyed by arrays: the only pointers in
+// them are the entries' handles on shared traits, so that 100,000 bins
+// add little for the garbage collector to follow. Writes, when a bin is
+// read from the store, copy one shard. Each shard holds at most perShard
+// bins; adding one to a full shard drops another, chosen at random.
 type binTable struct {
 	seed     maphash.Seed
 	shards   []binShard
@@ -228,7 +260,7 @@ type binTable struct {
 
 type binShard struct {
 	mu   sync.Mutex // held by writers
-	bins atomic.Pointer[map[string]*servedBin]
+	bins atomic.Pointer[map[sidKey]binEntry]
 }
 
 // binsPerShard is about how many bins a full shard holds.
@@ -242,53 +274,54 @@ func newBinTable(maxBins int) *binTable {
 	return &binTable{seed: maphash.MakeSeed(), shards: make([]binShard, n), perShard: max(1, maxBins/n)}
 }
 
-func (t *binTable) shard(sid string) *binShard {
-	return &t.shards[maphash.String(t.seed, sid)%uint64(len(t.shards))]
+func (t *binTable) shard(key *sidKey) *binShard {
+	return &t.shards[maphash.Bytes(t.seed, key[:])%uint64(len(t.shards))]
 }
 
-// load returns the entry of sid, nil when there is none.
-func (t *binTable) load(sid string) *servedBin {
-	if m := t.shard(sid).bins.Load(); m != nil {
-		return (*m)[sid]
+// load returns the entry of key, false when there is none.
+func (t *binTable) load(key sidKey) (binEntry, bool) {
+	if m := t.shard(&key).bins.Load(); m != nil {
+		e, ok := (*m)[key]
+		return e, ok
 	}
-	return nil
+	return binEntry{}, false
 }
 
-// store adds or replaces the entry of b's bin.
-func (t *binTable) store(b *servedBin) {
-	sh := t.shard(b.sid)
+// store adds or replaces the entry of key.
+func (t *binTable) store(key sidKey, e binEntry) {
+	sh := t.shard(&key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var m map[string]*servedBin
+	var m map[sidKey]binEntry
 	if old := sh.bins.Load(); old != nil {
 		m = maps.Clone(*old)
 	} else {
-		m = make(map[string]*servedBin, 1)
+		m = make(map[sidKey]binEntry, 1)
 	}
-	if _, ok := m[b.sid]; !ok && len(m) >= t.perShard {
+	if _, ok := m[key]; !ok && len(m) >= t.perShard {
 		for k := range m { // map iteration: close enough to random
 			delete(m, k)
 			break
 		}
 	}
-	m[b.sid] = b
+	m[key] = e
 	sh.bins.Store(&m)
 }
 
-// remove drops the entry of sid.
-func (t *binTable) remove(sid string) {
-	sh := t.shard(sid)
+// remove drops the entry of key.
+func (t *binTable) remove(key sidKey) {
+	sh := t.shard(&key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	old := sh.bins.Load()
 	if old == nil {
 		return
 	}
-	if _, ok := (*old)[sid]; !ok {
+	if _, ok := (*old)[key]; !ok {
 		return
 	}
 	m := maps.Clone(*old)
-	delete(m, sid)
+	delete(m, key)
 	sh.bins.Store(&m)
 }
 

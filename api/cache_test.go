@@ -105,7 +105,7 @@ func TestTemplateCacheSeesStoreWrites(t *testing.T) {
 	if _, _, err := tc.serve(bin.SID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after a delete: %v, want ErrNotFound", err)
 	}
-	if tc.bins.load(bin.SID) != nil || tc.bins.len() != 0 {
+	if _, kept := tc.bins.load(mustKey(t, bin.SID)); kept || tc.bins.len() != 0 {
 		t.Errorf("a deleted bin is kept (%d bins)", tc.bins.len())
 	}
 }
@@ -181,7 +181,7 @@ func TestTemplateCacheBrokenTemplate(t *testing.T) {
 	}
 	for range 2 {
 		b, p, err := tc.serve(bin.SID)
-		if err != nil || p != nil || b == nil || b.compileErr == nil {
+		if err != nil || p != nil || b.compileErr == nil {
 			t.Errorf("serve: %+v, %v, %v", b, p, err)
 		}
 	}
@@ -190,32 +190,44 @@ func TestTemplateCacheBrokenTemplate(t *testing.T) {
 	}
 }
 
+func mustKey(t *testing.T, sid string) sidKey {
+	t.Helper()
+	k, ok := toSIDKey(sid)
+	if !ok {
+		t.Fatalf("%q is not a SID", sid)
+	}
+	return k
+}
+
 func TestBinTable(t *testing.T) {
 	for _, max := range []int{1, 5, 1000, 20000} {
 		t.Run(fmt.Sprint(max), func(t *testing.T) {
 			tab := newBinTable(max)
-			sid := func(i int) string { return fmt.Sprintf("EH%032x", i) }
+			key := func(i int) sidKey { return mustKey(t, fmt.Sprintf("EH%032x", i)) }
 			for i := range 3 * max {
-				tab.store(&servedBin{sid: sid(i), binGen: uint64(i)})
-				if b := tab.load(sid(i)); b == nil || b.binGen != uint64(i) {
+				tab.store(key(i), binEntry{binGen: uint64(i)})
+				if e, ok := tab.load(key(i)); !ok || e.binGen != uint64(i) {
 					t.Fatalf("bin %d not found after its store", i)
 				}
 			}
 			if n := tab.len(); n > max || n < max/2 {
 				t.Errorf("%d bins kept of %d stored, want at most %d and not far below", n, 3*max, max)
 			}
-			last := sid(3*max - 1)
-			tab.store(&servedBin{sid: last, binGen: 7})
-			if b := tab.load(last); b == nil || b.binGen != 7 {
-				t.Errorf("a replaced entry reads %+v", b)
+			last := key(3*max - 1)
+			tab.store(last, binEntry{binGen: 7})
+			if e, ok := tab.load(last); !ok || e.binGen != 7 {
+				t.Errorf("a replaced entry reads %+v, %v", e, ok)
 			}
 			n := tab.len()
 			tab.remove(last)
-			tab.remove(sid(-1))
-			if tab.load(last) != nil || tab.len() != n-1 {
+			tab.remove(key(3 * max))
+			if _, ok := tab.load(last); ok || tab.len() != n-1 {
 				t.Errorf("remove: %d bins, want %d", tab.len(), n-1)
 			}
 		})
+	}
+	if _, ok := toSIDKey("EH123"); ok {
+		t.Error("a short SID made a key")
 	}
 }
 
@@ -225,14 +237,15 @@ func TestBinTableConcurrent(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 1000 {
-				sid := fmt.Sprintf("EH%032x", (g*7+i)%300)
+				n := (g*7 + i) % 300
+				key := mustKey(t, fmt.Sprintf("EH%032x", n))
 				if i%3 == 0 {
-					tab.remove(sid)
+					tab.remove(key)
 				} else {
-					tab.store(&servedBin{sid: sid})
+					tab.store(key, binEntry{binGen: uint64(n)})
 				}
-				if b := tab.load(sid); b != nil && b.sid != sid {
-					t.Errorf("load %s gave %s", sid, b.sid)
+				if e, ok := tab.load(key); ok && e.binGen != uint64(n) {
+					t.Errorf("load of bin %d gave bin %d's entry", n, e.binGen)
 				}
 			}
 		})
@@ -240,5 +253,31 @@ func TestBinTableConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := tab.len(); n > 100 {
 		t.Errorf("%d bins kept, want at most 100", n)
+	}
+}
+
+// TestBinTraitsShared checks that bins of one account with one template
+// and policy share their traits: the table's entries hold a handle each,
+// not a copy.
+func TestBinTraitsShared(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 10, 10)
+	var entries []binEntry
+	for _, text := range []string{say("a"), say("a"), say("b")} {
+		bin, err := db.CreateBin(acct, storeInput("b", text, "strict"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		renderServed(t, tc, bin.SID)
+		e, ok := tc.bins.load(mustKey(t, bin.SID))
+		if !ok {
+			t.Fatalf("bin %s not kept after serving it", bin.SID)
+		}
+		entries = append(entries, e)
+	}
+	if entries[0].traits != entries[1].traits {
+		t.Error("two bins with the same template have traits of their own")
+	}
+	if entries[0].traits == entries[2].traits {
+		t.Error("bins with different templates share traits")
 	}
 }

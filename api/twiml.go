@@ -48,7 +48,7 @@ func (s *Server) serveBin(c echo.Context) error {
 			return err
 		}
 	}
-	form, err := s.checkSignature(c, bin, body)
+	form, err := s.checkSignature(c, &bin, body)
 	if err != nil {
 		return err
 	}
@@ -99,15 +99,15 @@ func (s *Server) serveBin(c echo.Context) error {
 // when it no longer compiles): from memory unless the bin or its account
 // has been written since it was read. A malformed SID never reaches the
 // cache, and every miss is the same 404.
-func (s *Server) lookupBin(sid string) (*servedBin, *program, error) {
+func (s *Server) lookupBin(sid string) (servedBin, *program, error) {
 	if !validSID(sid, "EH") {
 		s.metrics.binRequests[outcomeNotFound].Inc()
-		return nil, nil, errNotFound
+		return servedBin{}, nil, errNotFound
 	}
 	bin, prog, err := s.cache.serve(sid)
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics.binRequests[outcomeNotFound].Inc()
-		return nil, nil, errNotFound
+		return servedBin{}, nil, errNotFound
 	}
 	return bin, prog, err
 }

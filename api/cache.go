@@ -51,7 +51,8 @@ type binTraits struct {
 
 // servedBin is a bin as the bin URL serves it.
 type servedBin struct {
-	sid string
+	sid     string
+	counter store.Counter // counts its requests
 	binTraits
 }
 
@@ -60,6 +61,7 @@ type servedBin struct {
 // bin and the account's Twilio auth token were (store.DB.Generation).
 type binEntry struct {
 	binGen, accountGen uint64
+	counter            store.Counter
 	traits             unique.Handle[binTraits]
 }
 
@@ -128,11 +130,11 @@ func (tc *templateCache) serve(sid string) (servedBin, *program, error) {
 		if tc.db.Generation(sid) == e.binGen && tc.db.Generation(traits.accountSID) == e.accountGen {
 			if traits.compileErr != nil {
 				tc.metrics.binCacheHits.Inc()
-				return servedBin{sid, traits}, nil, nil
+				return servedBin{sid, e.counter, traits}, nil, nil
 			}
 			if p := traits.prog.Value(); p != nil {
 				tc.metrics.binCacheHits.Inc()
-				return servedBin{sid, traits}, p, nil
+				return servedBin{sid, e.counter, traits}, p, nil
 			}
 		}
 	}
@@ -140,8 +142,8 @@ func (tc *templateCache) serve(sid string) (servedBin, *program, error) {
 	return tc.load(key, sid)
 }
 
-// load reads bin sid and its account's Twilio auth token from the store,
-// each after its generation, and keeps them.
+// load reads bin sid, its Counter and its account's Twilio auth token
+// from the store, each after its generation, and keeps them.
 func (tc *templateCache) load(key sidKey, sid string) (servedBin, *program, error) {
 	binGen := tc.db.Generation(sid)
 	start := time.Now()
@@ -160,6 +162,7 @@ func (tc *templateCache) load(key sidKey, sid string) (servedBin, *program, erro
 	if err != nil {
 		return servedBin{}, nil, err
 	}
+	counter := tc.db.Counter(sid)
 	traits := binTraits{accountSID: bin.AccountSID, twilioToken: token}
 	c, err := tc.compile(bin, true)
 	if err != nil {
@@ -167,11 +170,11 @@ func (tc *templateCache) load(key sidKey, sid string) (servedBin, *program, erro
 	} else {
 		traits.policy, traits.prog = c.policy, weak.Make(c.program)
 	}
-	tc.bins.store(key, binEntry{binGen: binGen, accountGen: accountGen, traits: unique.Make(traits)})
+	tc.bins.store(key, binEntry{binGen: binGen, accountGen: accountGen, counter: counter, traits: unique.Make(traits)})
 	if err != nil {
-		return servedBin{sid, traits}, nil, nil
+		return servedBin{sid, counter, traits}, nil, nil
 	}
-	return servedBin{sid, traits}, c.program, nil
+	return servedBin{sid, counter, traits}, c.program, nil
 }
 
 // peek returns b's compiled template without keeping what it compiles:

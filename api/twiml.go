@@ -55,7 +55,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	if bin.compileErr != nil {
 		// Saved under an older engine, the template no longer compiles.
 		now := time.Now()
-		s.db.RecordRequest(bin.sid, now)
+		s.db.Count(bin.counter, now)
 		var compErr *engine.CompileError
 		if errors.As(bin.compileErr, &compErr) {
 			s.logEvents(bin.sid, now, compErr.Diagnostics.Errors())
@@ -77,7 +77,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	elapsed := time.Since(now)
 	*buf = out[:0]
 
-	s.db.RecordRequest(bin.sid, now)
+	s.db.Count(bin.counter, now)
 	s.logEvents(bin.sid, now, diags)
 	outcome := outcomeOK
 	switch {

@@ -19,10 +19,10 @@ import (
 // to a later bin once it is deleted. Slots come in blocks of blockSlots,
 // and a block is the unit the file stores (bucket usage_blocks) and the
 // flush writes: requests spread over 100,000 bins leave some 800 blocks to
-// write each second rather than 100,000 records. A request to a bin costs
-// a map lookup under a shared lock and two atomic updates, allocates
-// nothing, and the table holds nothing the garbage collector has to scan
-// but the few hundred block pointers.
+// write each second rather than 100,000 records. Counting a request
+// through a Counter costs a shared lock on the slot's block and two atomic
+// updates, allocates nothing, and the table holds nothing the garbage
+// collector has to scan but the few hundred block pointers.
 //
 // Slots are handed out and taken back only by writers holding
 // DB.usageMu, which the flush holds too, so that a block written by a
@@ -67,8 +67,11 @@ func toBinKey(sid string) (binKey, bool) {
 }
 
 // usageBlock is blockSlots slots and whether any changed since the last
-// flush began.
+// flush began. A slot changes hands under the write lock; a request is
+// counted under the read lock, so never into a slot that changed hands
+// since its Counter was made.
 type usageBlock struct {
+	mu    sync.RWMutex
 	dirty atomic.Bool
 	slots [blockSlots]usageSlot
 }
@@ -77,6 +80,19 @@ type usageBlock struct {
 type usageSlot struct {
 	requests atomic.Int64
 	last     atomic.Int64 // Unix nanoseconds of the latest request, 0 for none
+	// tag grows by one each time the slot is given to a bin and each
+	// time it is taken back: odd while a bin has it. Guarded by the
+	// block's lock.
+	tag uint32
+}
+
+// Counter counts the requests of one bin (DB.Count) without looking the
+// bin up by SID each time: a caller serving a bin many times gets its
+// Counter once (DB.Counter) and keeps it. It holds no pointers. The zero
+// Counter, and the Counter of a bin deleted since, count nothing.
+type Counter struct {
+	slot uint32
+	tag  uint32
 }
 
 func newUsageTable() *usageTable {
@@ -98,21 +114,37 @@ func (t *usageTable) slot(n uint32) (*usageBlock, *usageSlot) {
 	return b, &b.slots[n%blockSlots]
 }
 
-// record counts a request to bin sid at Unix nanoseconds at, unless sid
-// has no slot.
-func (t *usageTable) record(sid string, at int64) {
+// counter returns the Counter of bin sid, zero when it has no slot.
+func (t *usageTable) counter(sid string) Counter {
 	k, ok := toBinKey(sid)
 	if !ok {
-		return
+		return Counter{}
 	}
 	st := t.stripe(&k)
 	st.mu.RLock()
-	defer st.mu.RUnlock() // a deleted bin's slot is emptied once no request holds it
+	defer st.mu.RUnlock()
 	n, ok := st.slots[k]
 	if !ok {
-		return
+		return Counter{}
 	}
 	b, s := t.slot(n)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return Counter{slot: n, tag: s.tag}
+}
+
+// count counts a request at Unix nanoseconds at, unless c's slot has
+// changed hands since c was made.
+func (t *usageTable) count(c Counter, at int64) {
+	if c.tag == 0 {
+		return
+	}
+	b, s := t.slot(c.slot)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if s.tag != c.tag {
+		return
+	}
 	s.requests.Add(1)
 	for last := s.last.Load(); at > last && !s.last.CompareAndSwap(last, at); last = s.last.Load() {
 	}
@@ -173,6 +205,10 @@ func (t *usageTable) assign(sid string, slot uint32) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.slots[k] = slot
+	b, s := t.slot(slot)
+	b.mu.Lock()
+	s.tag++ // odd: given
+	b.mu.Unlock()
 }
 
 // release takes back the slot of bin sid, once its deletion is committed,
@@ -190,9 +226,12 @@ func (t *usageTable) release(sid string) {
 	if !ok {
 		return
 	}
-	_, s := t.slot(n) // no request holds it any more
+	b, s := t.slot(n)
+	b.mu.Lock()
+	s.tag++ // even: taken back, and every Counter of it stale
 	s.requests.Store(0)
 	s.last.Store(0)
+	b.mu.Unlock()
 	t.free = append(t.free, n)
 }
 
@@ -265,7 +304,9 @@ func (t *usageTable) load(tx *bbolt.Tx) error {
 	}
 	t.blocks.Store(&blocks)
 	for n := range t.next {
-		if !used[n] {
+		if used[n] {
+			blocks[n/blockSlots].slots[n%blockSlots].tag = 1
+		} else {
 			t.free = append(t.free, n)
 		}
 	}

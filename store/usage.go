@@ -26,12 +26,26 @@ type Event struct {
 // RecordRequest counts a request to the bin at time at (now when zero). It
 // does no I/O and allocates nothing: the count is kept in memory (see
 // usageTable), visible at once to Bin, BinBySID and ListBins, and written
-// by the next flush. A SID that is not a bin's is not counted.
+// by the next flush. A SID that is not a bin's is not counted. It is
+// Count with the bin's Counter, looked up each time.
 func (db *DB) RecordRequest(sid string, at time.Time) {
+	db.Count(db.Counter(sid), at)
+}
+
+// Counter returns what counts the requests of bin sid, for Count; it
+// counts nothing when there is no such bin.
+func (db *DB) Counter(sid string) Counter {
+	return db.usage.counter(sid)
+}
+
+// Count counts a request at time at (now when zero) to the bin c was made
+// for, as RecordRequest does, without looking the bin up: unless the bin
+// has been deleted since.
+func (db *DB) Count(c Counter, at time.Time) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	db.usage.record(sid, at.UnixNano())
+	db.usage.count(c, at.UnixNano())
 }
 
 // AddEvent appends e to the bin's event log, stamped now when e.Time is

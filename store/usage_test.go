@@ -386,9 +386,11 @@ func TestUsageSlots(t *testing.T) {
 	// or not its counts were flushed.
 	gone := bins[7]
 	db.RecordRequest(gone.SID, time.Time{}) // not flushed
+	kept := db.Counter(gone.SID)            // as a server keeps it between requests
 	require.NoError(t, db.DeleteBin(acct, gone.SID, 0))
 	db.RecordRequest(gone.SID, time.Time{}) // a request arriving late: not counted
 	heir := newBin(t, db, acct, "heir")
+	db.Count(kept, time.Time{}) // nor through the deleted bin's Counter, its slot now the heir's
 	got, err := db.Bin(acct, heir.SID)
 	require.NoError(t, err)
 	assert.Zero(t, got.NumRequests, "in memory")

@@ -3,7 +3,7 @@ package api
 import (
 	"errors"
 	"hash/maphash"
-	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,21 +65,38 @@ type binEntry struct {
 	traits             unique.Handle[binTraits]
 }
 
-// sidKey is a bin SID as an array, the key of the bin table: a map keyed
-// by it holds no pointer to a string of its own.
-type sidKey [sidLen]byte
+// sidKey is a bin SID as the bin table keys it: its 32 hex digits as 16
+// bytes. The zero key marks an empty slot, so toSIDKey refuses the SID of
+// 32 zeros, which is no bin's: SIDs are 128 random bits.
+type sidKey [16]byte
 
-// sidLen is the length of every SID: two letters and 32 hex digits.
-const sidLen = 34
-
-// toSIDKey is the key of a SID, false when it has not the length of one.
+// toSIDKey is the key of a bin SID, false when sid is not one ("EH" and 32
+// lowercase hex digits).
 func toSIDKey(sid string) (sidKey, bool) {
 	var k sidKey
-	if len(sid) != sidLen {
+	if len(sid) != 2+2*len(k) || sid[:2] != "EH" {
 		return k, false
 	}
-	copy(k[:], sid)
-	return k, true
+	for i := range k {
+		hi, ok1 := fromHex(sid[2+2*i])
+		lo, ok2 := fromHex(sid[3+2*i])
+		if !ok1 || !ok2 {
+			return sidKey{}, false
+		}
+		k[i] = hi<<4 | lo
+	}
+	return k, k != sidKey{}
+}
+
+// fromHex is the value of a lowercase hex digit.
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // templateCache keeps what the bin URL serves in memory, in two tables:
@@ -245,16 +262,17 @@ func (tc *templateCache) addProgram(src string, p *program) *program {
 	return p
 }
 
-// binTable holds binEntries by SID in shards, each a small map that a
-// write replaces whole (copy on write), so that a lookup takes no lock,
-// writes no shared memory and follows few pointers at any number of bins:
-// a hash, an atomic load and a lookup in a map of a few dozen entries.
-// (sync.Map, a trie, costs a cache miss per level at 100,000 bins.) The
-// maps hold the entries themselves, keyed by arrays: the only pointers in
-// them are the entries' handles on shared traits, so that 100,000 bins
-// add little for the garbage collector to follow. Writes, when a bin is
-// read from the store, copy one shard. Each shard holds at most perShard
-// bins; adding one to a full shard drops another, chosen at random.
+// binTable holds binEntries by SID in shards, each a small open-addressed
+// table that a write replaces whole (copy on write), so that a lookup
+// takes no lock, writes no shared memory and touches little memory at any
+// number of bins: a hash, an atomic load, and the table's slice header
+// and slot, mostly two cache lines. (A Go map adds its header, directory
+// and table to each lookup; sync.Map, a trie, a miss per level.) The
+// entries sit in the slots, keyed by arrays: the only pointers in them
+// are the handles on shared traits, so that 100,000 bins add little for
+// the garbage collector to follow. Writes, when a bin is read from the
+// store, copy one shard. Each shard holds at most perShard bins; adding
+// one to a full shard drops another, chosen at random.
 type binTable struct {
 	seed     maphash.Seed
 	shards   []binShard
@@ -262,8 +280,14 @@ type binTable struct {
 }
 
 type binShard struct {
-	mu   sync.Mutex // held by writers
-	bins atomic.Pointer[map[sidKey]binEntry]
+	mu    sync.Mutex // held by writers
+	slots atomic.Pointer[[]binSlot]
+}
+
+// binSlot is a slot of a shard's table: empty when key is zero.
+type binSlot struct {
+	key   sidKey
+	entry binEntry
 }
 
 // binsPerShard is about how many bins a full shard holds.
@@ -277,63 +301,107 @@ func newBinTable(maxBins int) *binTable {
 	return &binTable{seed: maphash.MakeSeed(), shards: make([]binShard, n), perShard: max(1, maxBins/n)}
 }
 
-func (t *binTable) shard(key *sidKey) *binShard {
-	return &t.shards[maphash.Bytes(t.seed, key[:])%uint64(len(t.shards))]
+// locate is the shard of key, and the hash that places it in the shard's
+// table.
+func (t *binTable) locate(key *sidKey) (*binShard, uint64) {
+	h := maphash.Bytes(t.seed, key[:])
+	return &t.shards[h%uint64(len(t.shards))], h / uint64(len(t.shards))
 }
 
 // load returns the entry of key, false when there is none.
 func (t *binTable) load(key sidKey) (binEntry, bool) {
-	if m := t.shard(&key).bins.Load(); m != nil {
-		e, ok := (*m)[key]
-		return e, ok
+	sh, h := t.locate(&key)
+	if p := sh.slots.Load(); p != nil {
+		if i, ok := find(*p, key, h); ok {
+			return (*p)[i].entry, true
+		}
 	}
 	return binEntry{}, false
 }
 
-// store adds or replaces the entry of key.
-func (t *binTable) store(key sidKey, e binEntry) {
-	sh := t.shard(&key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	var m map[sidKey]binEntry
-	if old := sh.bins.Load(); old != nil {
-		m = maps.Clone(*old)
-	} else {
-		m = make(map[sidKey]binEntry, 1)
-	}
-	if _, ok := m[key]; !ok && len(m) >= t.perShard {
-		for k := range m { // map iteration: close enough to random
-			delete(m, k)
-			break
+// find returns the slot of key in a table, or false and the empty slot
+// where it would go. The table has at least one empty slot.
+func find(slots []binSlot, key sidKey, h uint64) (int, bool) {
+	mask := uint64(len(slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch slots[i].key {
+		case key:
+			return int(i), true
+		case sidKey{}:
+			return int(i), false
 		}
 	}
-	m[key] = e
-	sh.bins.Store(&m)
+}
+
+// store adds or replaces the entry of key.
+func (t *binTable) store(key sidKey, e binEntry) {
+	sh, _ := t.locate(&key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	kept := t.entries(sh, key)
+	if len(kept) >= t.perShard {
+		// Drop one at random; the slots' order is the hashes', random.
+		kept = slices.Delete(kept, len(kept)/2, len(kept)/2+1)
+	}
+	t.rebuild(sh, append(kept, binSlot{key, e}))
 }
 
 // remove drops the entry of key.
 func (t *binTable) remove(key sidKey) {
-	sh := t.shard(&key)
+	sh, h := t.locate(&key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := sh.bins.Load()
-	if old == nil {
+	if p := sh.slots.Load(); p == nil {
+		return
+	} else if _, ok := find(*p, key, h); !ok {
 		return
 	}
-	if _, ok := (*old)[key]; !ok {
+	t.rebuild(sh, t.entries(sh, key))
+}
+
+// entries returns the filled slots of a shard but key's. sh.mu is held.
+func (t *binTable) entries(sh *binShard, except sidKey) []binSlot {
+	var kept []binSlot
+	if p := sh.slots.Load(); p != nil {
+		for _, s := range *p {
+			if s.key != (sidKey{}) && s.key != except {
+				kept = append(kept, s)
+			}
+		}
+	}
+	return kept
+}
+
+// rebuild replaces a shard's table with one holding entries, at most
+// three quarters full. sh.mu is held.
+func (t *binTable) rebuild(sh *binShard, entries []binSlot) {
+	if len(entries) == 0 {
+		sh.slots.Store(nil)
 		return
 	}
-	m := maps.Clone(*old)
-	delete(m, key)
-	sh.bins.Store(&m)
+	n := 4
+	for n*3 < len(entries)*4 {
+		n *= 2
+	}
+	slots := make([]binSlot, n)
+	for _, s := range entries {
+		_, h := t.locate(&s.key)
+		i, _ := find(slots, s.key, h)
+		slots[i] = s
+	}
+	sh.slots.Store(&slots)
 }
 
 // len is how many bins the table holds.
 func (t *binTable) len() int {
 	n := 0
 	for i := range t.shards {
-		if m := t.shards[i].bins.Load(); m != nil {
-			n += len(*m)
+		if p := t.shards[i].slots.Load(); p != nil {
+			for _, s := range *p {
+				if s.key != (sidKey{}) {
+					n++
+				}
+			}
 		}
 	}
 	return n

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -203,7 +204,7 @@ func TestBinTable(t *testing.T) {
 	for _, max := range []int{1, 5, 1000, 20000} {
 		t.Run(fmt.Sprint(max), func(t *testing.T) {
 			tab := newBinTable(max)
-			key := func(i int) sidKey { return mustKey(t, fmt.Sprintf("EH%032x", i)) }
+			key := func(i int) sidKey { return mustKey(t, fmt.Sprintf("EH%032x", i+1)) }
 			for i := range 3 * max {
 				tab.store(key(i), binEntry{binGen: uint64(i)})
 				if e, ok := tab.load(key(i)); !ok || e.binGen != uint64(i) {
@@ -226,8 +227,13 @@ func TestBinTable(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := toSIDKey("EH123"); ok {
-		t.Error("a short SID made a key")
+	for _, sid := range []string{"EH123", "EH" + strings.Repeat("0", 32), "EH" + strings.Repeat("A", 32), "AC" + strings.Repeat("a", 32), "EH" + strings.Repeat("g", 32)} {
+		if _, ok := toSIDKey(sid); ok {
+			t.Errorf("%q made a key", sid)
+		}
+	}
+	if a, b := mustKey(t, "EH"+strings.Repeat("ab", 16)), mustKey(t, "EH"+strings.Repeat("ba", 16)); a == b {
+		t.Error("two SIDs made one key")
 	}
 }
 
@@ -237,7 +243,7 @@ func TestBinTableConcurrent(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 1000 {
-				n := (g*7 + i) % 300
+				n := (g*7+i)%300 + 1
 				key := mustKey(t, fmt.Sprintf("EH%032x", n))
 				if i%3 == 0 {
 					tab.remove(key)

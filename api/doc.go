@@ -18,8 +18,9 @@
 //     form-encoded POST, from the body. A name present in both takes the body's
 //     values: Twilio posts its own parameters (From, CallSid…) in the body, and
 //     a query string someone else wrote must not override them.
-//   - The bin URL serves from memory: the compiled template, the policy and
-//     the account's Twilio auth token, kept per bin (cache.go). The store
+//   - The bin URL serves from memory: the compiled template, the policy,
+//     the account's Twilio auth token and the store's Counter of the bin's
+//     requests, kept per bin (cache.go). The store
 //     counts the writes of every bin and account (store.DB.Generation, an
 //     atomic counter bumped once a write commits); a request reads two
 //     counters and, when neither moved since the bin was read, touches

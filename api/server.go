@@ -21,7 +21,7 @@ const (
 	// Config.CacheSize is 0.
 	DefaultCacheSize = 10000
 	// DefaultBinCacheSize bounds the bins kept in memory for the bin URL
-	// when Config.BinCacheSize is 0: about 200 bytes each, 50 MB when full.
+	// when Config.BinCacheSize is 0: about 100 bytes each, 24 MB when full.
 	DefaultBinCacheSize = 1 << 18
 	// MaxTemplateBytes is the largest template the API saves:
 	// engine.MaxBinTemplateSize, Twilio's limit on a TwiML response.

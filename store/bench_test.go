@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -118,6 +119,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 }
 
+// BenchmarkRecordRequest counts requests to 1,000 bins by SID.
 func BenchmarkRecordRequest(b *testing.B) {
 	db := openTest(b)
 	sids := fillBins(b, db, 1000)
@@ -130,6 +132,35 @@ func BenchmarkRecordRequest(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkCount counts requests through kept Counters, as the bin URL
+// does: "one" to one bin from every core, "spread" over 100,000 bins.
+func BenchmarkCount(b *testing.B) {
+	db := openTest(b)
+	sids := fillBins(b, db, 100_000)
+	counters := make([]Counter, len(sids))
+	for i, sid := range sids {
+		counters[i] = db.Counter(sid)
+	}
+	at := now()
+	for _, bc := range []struct {
+		name string
+		next func(i int) Counter
+	}{
+		{"one", func(int) Counter { return counters[0] }},
+		{"spread", func(i int) Counter { return counters[(i*7919)%len(counters)] }}, // a prime: hop across every bin
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(counters))
+				for pb.Next() {
+					db.Count(bc.next(i), at)
+					i++
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkFlushSpread flushes the usage of 30,000 bins of 100,000, each

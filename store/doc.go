@@ -11,11 +11,13 @@
 //
 // Account and bin writes (create, update, restore, delete) are synchronous:
 // each is one bbolt write transaction, committed and synced to disk before
-// the method returns. Serving a bin does no write at all: RecordRequest and
-// AddEvent add to counters and event logs held in memory, which a
-// background goroutine writes in one transaction every FlushInterval, and
-// Close writes once more. A crash therefore loses at most the last
-// FlushInterval of usage counters and events, and never a saved bin.
+// the method returns. Serving a bin does no write at all: every bin's usage
+// counters are held in memory (a slot of 16 bytes each, read from the file
+// at Open), where Count and RecordRequest add to them, and AddEvent buffers
+// events; a background goroutine writes the counters that changed and the
+// events in one transaction every FlushInterval, and Close writes once
+// more. A crash therefore loses at most the last FlushInterval of usage
+// counters and events, and never a saved bin.
 //
 // A file that cannot be written can still be opened with Options.ReadOnly:
 // every read works, every write fails with ErrReadOnly, and usage counters

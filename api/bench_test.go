@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/templates"
 )
 
@@ -151,5 +152,24 @@ func BenchmarkBinURLManyBins(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkBinParams picks the contextual-calling bin's parameters out of
+// Twilio's request: the query string's, then the form body's.
+func BenchmarkBinParams(b *testing.B) {
+	entry, r := contextualCall(b)
+	t, err := engine.Compile(entry.Template)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := newVarSet(t.Variables())
+	b.ReportAllocs()
+	for b.Loop() {
+		p := getParams()
+		if got := vars.binParams(r.query, nil, r.form, p); len(got) == 0 {
+			b.Fatal("no parameters picked")
+		}
+		putParams(p)
 	}
 }

@@ -53,7 +53,7 @@ func (s varSet) appendParams(dst map[string][]string, raw string, store *[]strin
 			continue // as url.ParseQuery
 		}
 		key, value, _ := strings.Cut(pair, "=")
-		if strings.ContainsAny(key, "%+") {
+		if escaped(key) {
 			k, err := url.QueryUnescape(key)
 			if err != nil {
 				continue
@@ -63,7 +63,7 @@ func (s varSet) appendParams(dst map[string][]string, raw string, store *[]strin
 		if !s.wants(key) {
 			continue
 		}
-		if strings.ContainsAny(value, "%+") {
+		if escaped(value) {
 			v, err := url.QueryUnescape(value)
 			if err != nil {
 				continue
@@ -80,6 +80,13 @@ func (s varSet) appendParams(dst map[string][]string, raw string, store *[]strin
 			dst[key] = (*store)[n-1 : n : n]
 		}
 	}
+}
+
+// escaped reports whether a query string's key or value needs decoding.
+// (strings.ContainsAny builds a set of its characters on every call: on
+// a dozen pairs a request, that was a fifth of the time spent here.)
+func escaped(s string) bool {
+	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
 }
 
 // requestParams holds the parameters of one request while its bin renders. The

@@ -476,6 +476,12 @@ func TestHostileBinURLSizes(t *testing.T) {
 	rec = httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(rec, chunked)
 	checkError(t, promiseLimit+": chunked", rec, 413, codeBodyTooLarge)
+	short := httptest.NewRequest("POST", path, strings.NewReader("name=a"))
+	short.ContentLength = 100 // the client went away before sending the rest
+	short.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec = httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, short)
+	checkError(t, "a body shorter than its Content-Length", rec, 400, codeBadBody)
 	// A body that is not a form is not read, but is bounded all the same.
 	e.fail(req{method: "POST", path: path, body: strings.Repeat("x", DefaultMaxBodyBytes+1), contentType: "text/plain"}, 413, codeBodyTooLarge)
 

@@ -170,6 +170,11 @@ func (s *Server) updateBin(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	// The template compiled on an earlier attempt, and its text: a retry
+	// compiles only when another update changed the template, which keeps
+	// the window in which another update can win short.
+	var tmpl *engine.Template
+	var tmplSrc string
 	for attempt := 0; ; attempt++ {
 		cur, err := s.readBin(c)
 		if err != nil {
@@ -193,14 +198,20 @@ func (s *Server) updateBin(c echo.Context) error {
 			setETag(c, cur.Revision)
 			return c.JSON(http.StatusOK, s.binResource(c, cur, s.warnings(cur)))
 		}
-		tmpl, err := checkBin(req, in)
-		if err != nil {
+		if tmpl == nil || in.Template != tmplSrc {
+			if tmpl, err = checkBin(req, in); err != nil {
+				return err
+			}
+			tmplSrc = in.Template
+		} else if _, err := parsePolicy(in.RenderPolicy); err != nil {
 			return err
 		}
 		start := time.Now()
 		bin, err := s.db.UpdateBin(cur.AccountSID, cur.SID, cur.Revision, in)
 		s.metrics.observeStore(opWriteBin, start)
-		if errors.Is(err, store.ErrConflict) && ifRev == 0 && attempt < 10 {
+		// Each conflict is another update committed, so retrying ends;
+		// the bound is against a fault, not against contention.
+		if errors.Is(err, store.ErrConflict) && ifRev == 0 && attempt < 1000 {
 			continue
 		}
 		if err != nil {

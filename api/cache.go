@@ -265,24 +265,38 @@ func (tc *templateCache) addProgram(src string, p *program) *program {
 // binTable holds binEntries by SID in shards, each a small open-addressed
 // table that a write replaces whole (copy on write), so that a lookup
 // takes no lock, writes no shared memory and touches little memory at any
-// number of bins: a hash, an atomic load, and the table's slice header
-// and slot, mostly two cache lines. (A Go map adds its header, directory
-// and table to each lookup; sync.Map, a trie, a miss per level.) The
-// entries sit in the slots, keyed by arrays: the only pointers in them
-// are the handles on shared traits, so that 100,000 bins add little for
-// the garbage collector to follow. Writes, when a bin is read from the
-// store, copy one shard. Each shard holds at most perShard bins; adding
-// one to a full shard drops another, chosen at random.
+// number of bins. The shards are grouped in segments, arrays of their
+// slices that a write also replaces whole: a lookup hashes the SID, loads
+// its segment (the 64 segments take 96 KiB, which stays in the
+// processor's cache) and reads the shard's slot, mostly one cache miss in
+// all. (A Go map per shard adds its header, directory and table to
+// each lookup; sync.Map, a trie, a miss per level.) The entries sit in
+// the slots, keyed by arrays: the only pointers in them are the handles on
+// shared traits, so that 100,000 bins add little for the garbage collector
+// to follow. Each shard holds at most perShard bins; adding one to a full
+// shard drops another, chosen at random.
 type binTable struct {
 	seed     maphash.Seed
-	shards   []binShard
+	segments []tableSegment
+	shards   int // per segment
 	perShard int
 }
 
-type binShard struct {
-	mu    sync.Mutex // held by writers
-	slots atomic.Pointer[[]binSlot]
+// maxSegments is the most segments a table has, and segmentShards the
+// most shards a segment holds.
+const (
+	maxSegments   = 64
+	segmentShards = 64
+)
+
+type tableSegment struct {
+	mu     sync.Mutex // held by writers
+	shards atomic.Pointer[[segmentShards]binShard]
 }
+
+// binShard is a shard's table: a power of two of slots, at most three
+// quarters full, or nil when the shard is empty.
+type binShard []binSlot
 
 // binSlot is a slot of a shard's table: empty when key is zero.
 type binSlot struct {
@@ -294,34 +308,46 @@ type binSlot struct {
 const binsPerShard = 64
 
 func newBinTable(maxBins int) *binTable {
-	n := 1
-	for n < 4096 && n*binsPerShard < maxBins {
+	n := 1 // shards
+	for n < maxSegments*segmentShards && n*binsPerShard < maxBins {
 		n *= 2
 	}
-	return &binTable{seed: maphash.MakeSeed(), shards: make([]binShard, n), perShard: max(1, maxBins/n)}
+	segments := min(n, maxSegments)
+	return &binTable{
+		seed:     maphash.MakeSeed(),
+		segments: make([]tableSegment, segments),
+		shards:   n / segments,
+		perShard: max(1, maxBins/n),
+	}
 }
 
-// locate is the shard of key, and the hash that places it in the shard's
-// table.
-func (t *binTable) locate(key *sidKey) (*binShard, uint64) {
-	h := maphash.Bytes(t.seed, key[:])
-	return &t.shards[h%uint64(len(t.shards))], h / uint64(len(t.shards))
+// locate returns the segment and shard of key, and the hash that places
+// it in the shard's table.
+func (t *binTable) locate(key *sidKey) (seg *tableSegment, shard int, h uint64) {
+	h = maphash.Bytes(t.seed, key[:])
+	seg = &t.segments[h%uint64(len(t.segments))]
+	h /= uint64(len(t.segments))
+	return seg, int(h % uint64(t.shards)), h / uint64(t.shards)
 }
 
 // load returns the entry of key, false when there is none.
 func (t *binTable) load(key sidKey) (binEntry, bool) {
-	sh, h := t.locate(&key)
-	if p := sh.slots.Load(); p != nil {
-		if i, ok := find(*p, key, h); ok {
-			return (*p)[i].entry, true
+	seg, shard, h := t.locate(&key)
+	if p := seg.shards.Load(); p != nil {
+		slots := (*p)[shard]
+		if i, ok := find(slots, key, h); ok {
+			return slots[i].entry, true
 		}
 	}
 	return binEntry{}, false
 }
 
-// find returns the slot of key in a table, or false and the empty slot
-// where it would go. The table has at least one empty slot.
-func find(slots []binSlot, key sidKey, h uint64) (int, bool) {
+// find returns the slot of key in a shard, or false and the empty slot
+// where it would go (-1 in an empty shard).
+func find(slots binShard, key sidKey, h uint64) (int, bool) {
+	if len(slots) == 0 {
+		return -1, false
+	}
 	mask := uint64(len(slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch slots[i].key {
@@ -335,35 +361,35 @@ func find(slots []binSlot, key sidKey, h uint64) (int, bool) {
 
 // store adds or replaces the entry of key.
 func (t *binTable) store(key sidKey, e binEntry) {
-	sh, _ := t.locate(&key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	kept := t.entries(sh, key)
+	seg, shard, _ := t.locate(&key)
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	kept := t.entries(seg, shard, key)
 	if len(kept) >= t.perShard {
 		// Drop one at random; the slots' order is the hashes', random.
 		kept = slices.Delete(kept, len(kept)/2, len(kept)/2+1)
 	}
-	t.rebuild(sh, append(kept, binSlot{key, e}))
+	t.rebuild(seg, shard, append(kept, binSlot{key, e}))
 }
 
 // remove drops the entry of key.
 func (t *binTable) remove(key sidKey) {
-	sh, h := t.locate(&key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if p := sh.slots.Load(); p == nil {
+	seg, shard, h := t.locate(&key)
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if p := seg.shards.Load(); p == nil {
 		return
-	} else if _, ok := find(*p, key, h); !ok {
+	} else if _, ok := find((*p)[shard], key, h); !ok {
 		return
 	}
-	t.rebuild(sh, t.entries(sh, key))
+	t.rebuild(seg, shard, t.entries(seg, shard, key))
 }
 
-// entries returns the filled slots of a shard but key's. sh.mu is held.
-func (t *binTable) entries(sh *binShard, except sidKey) []binSlot {
+// entries returns the filled slots of a shard but key's. seg.mu is held.
+func (t *binTable) entries(seg *tableSegment, shard int, except sidKey) []binSlot {
 	var kept []binSlot
-	if p := sh.slots.Load(); p != nil {
-		for _, s := range *p {
+	if p := seg.shards.Load(); p != nil {
+		for _, s := range (*p)[shard] {
 			if s.key != (sidKey{}) && s.key != except {
 				kept = append(kept, s)
 			}
@@ -372,34 +398,40 @@ func (t *binTable) entries(sh *binShard, except sidKey) []binSlot {
 	return kept
 }
 
-// rebuild replaces a shard's table with one holding entries, at most
-// three quarters full. sh.mu is held.
-func (t *binTable) rebuild(sh *binShard, entries []binSlot) {
-	if len(entries) == 0 {
-		sh.slots.Store(nil)
-		return
+// rebuild replaces a shard of seg with one holding entries, in a copy of
+// the segment. seg.mu is held.
+func (t *binTable) rebuild(seg *tableSegment, shard int, entries []binSlot) {
+	shards := new([segmentShards]binShard)
+	if p := seg.shards.Load(); p != nil {
+		*shards = *p
 	}
-	n := 4
-	for n*3 < len(entries)*4 {
-		n *= 2
+	shards[shard] = nil
+	if len(entries) > 0 {
+		n := 4
+		for n*3 < len(entries)*4 {
+			n *= 2
+		}
+		slots := make(binShard, n)
+		for _, s := range entries {
+			_, _, h := t.locate(&s.key)
+			i, _ := find(slots, s.key, h)
+			slots[i] = s
+		}
+		shards[shard] = slots
 	}
-	slots := make([]binSlot, n)
-	for _, s := range entries {
-		_, h := t.locate(&s.key)
-		i, _ := find(slots, s.key, h)
-		slots[i] = s
-	}
-	sh.slots.Store(&slots)
+	seg.shards.Store(shards)
 }
 
 // len is how many bins the table holds.
 func (t *binTable) len() int {
 	n := 0
-	for i := range t.shards {
-		if p := t.shards[i].slots.Load(); p != nil {
-			for _, s := range *p {
-				if s.key != (sidKey{}) {
-					n++
+	for i := range t.segments {
+		if p := t.segments[i].shards.Load(); p != nil {
+			for _, slots := range *p {
+				for _, s := range slots {
+					if s.key != (sidKey{}) {
+						n++
+					}
 				}
 			}
 		}

@@ -105,9 +105,9 @@ func fromHex(c byte) (byte, bool) {
 //     they are the memory that counts (the gallery's contextual-calling
 //     template, 500 bytes of text, compiles to some 15 kB), and bins with
 //     the same text, copied from the gallery, share one;
-//   - bins, a binEntry by SID, at most maxBins (binTable): two numbers
-//     and a handle on traits that bins share, which point weakly at their
-//     program.
+//   - bins, a binEntry by SID, at most maxBins (binTable): two
+//     generations, the bin's usage Counter and a handle on traits that
+//     bins share, which point weakly at their program.
 //
 // A bin is served from memory while the store's generations of the bin and
 // of its account stay the same, so an update made through the store by

@@ -41,7 +41,8 @@ type usageTable struct {
 const blockSlots = 128
 
 // usageStripes is how many locks the slot index is split over, so that
-// requests on different cores rarely touch the same one.
+// lookups on different cores (reads of bins, RecordRequest) rarely take
+// the same one.
 const usageStripes = 64
 
 // usageStripe is a part of the index from bin SID to slot.

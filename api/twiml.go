@@ -33,8 +33,9 @@ var renderBuffers = sync.Pool{New: func() any {
 // SID is a 404. When the bin's account holds a Twilio auth token, a request
 // without its valid X-Twilio-Signature is a 403. A render that fails under
 // the strict policy is a 500, which makes Twilio use the fallback URL. Each
-// render diagnostic is written to the bin's event log and the request is
-// counted in the bin's usage, both buffered by the store. The request path
+// render diagnostic is written to the bin's event log, and the request is
+// counted through the bin's usage Counter, both in the store's memory
+// until its next flush. The request path
 // reads the database only when the bin or its account has been written
 // since the bin was last served (templateCache).
 func (s *Server) serveBin(c echo.Context) error {

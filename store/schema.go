@@ -22,7 +22,7 @@ import (
 // suffix sorts numerically.
 //
 //	meta          "schema_version"   → uint64, the number of migrations applied
-//	              "flush_generation" → uint64, the last usage batch written (see usage.go)
+//	              "flush_generation" → uint64, the last batch of events written (see usage.go)
 //	              "accounts"         → uint64, how many accounts exist
 //	              "bins"             → uint64, how many bins exist
 //	accounts      account SID                    → accountRecord

@@ -173,7 +173,11 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 				page.Next = base64.RawURLEncoding.EncodeToString(u64(last))
 				break
 			}
-			sid := string(v)
+			raw, _, err := parseAccountBin(k, v)
+			if err != nil {
+				return err
+			}
+			sid := string(raw)
 			rec, err := findBin(tx, "", sid)
 			if err != nil {
 				return err
@@ -273,9 +277,6 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 		if err := deletePrefix(tx.Bucket(bucketRevisions), key); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketUsageSlots).Delete(key); err != nil {
-			return err
-		}
 		if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
 			return err
 		}
@@ -359,10 +360,10 @@ func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time, slot u
 	if err := putBin(tx, rec); err != nil {
 		return binRecord{}, err
 	}
-	if err := tx.Bucket(bucketAccountBins).Put(seqKey(accountSID, seq), []byte(rec.SID)); err != nil {
+	if err := tx.Bucket(bucketAccountBins).Put(seqKey(accountSID, seq), accountBinValue(rec.SID, slot)); err != nil {
 		return binRecord{}, err
 	}
-	if err := setSlot(tx, rec.SID, slot); err != nil {
+	if err := emptySlot(tx, slot); err != nil {
 		return binRecord{}, err
 	}
 	return rec, addU64(tx, keyBinCount, 1)

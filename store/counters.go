@@ -17,7 +17,8 @@ import (
 //
 // Each bin has a slot, a number given when it is created and given again
 // to a later bin once it is deleted. Slots come in blocks of blockSlots,
-// and a block is the unit the file stores (bucket usage_blocks) and the
+// and a block is the unit the file stores (bucket usage_blocks; each
+// bin's slot is in its account_bins value) and the
 // flush writes: requests spread over 100,000 bins leave some 800 blocks to
 // write each second rather than 100,000 records. Counting a request
 // through a Counter costs a shared lock on the slot's block and two atomic
@@ -278,18 +279,18 @@ func (t *usageTable) encode(dst []byte, i uint32) []byte {
 	return dst
 }
 
-// load fills an empty table from the file: the slot of every bin, and the
-// counters of every slot that has a bin.
+// load fills an empty table from the file: the slot of every bin, kept
+// with it in account_bins, and the counters of every slot that has a bin.
 func (t *usageTable) load(tx *bbolt.Tx) error {
 	used := map[uint32]bool{}
-	err := tx.Bucket(bucketUsageSlots).ForEach(func(k, v []byte) error {
-		key, ok := toBinKey(string(k))
-		if !ok || len(v) != 4 {
-			return fmt.Errorf("decode usage slot %q: %d bytes", k, len(v))
+	err := tx.Bucket(bucketAccountBins).ForEach(func(k, v []byte) error {
+		sid, n, err := parseAccountBin(k, v)
+		if err != nil {
+			return err
 		}
-		n := binary.BigEndian.Uint32(v)
+		key, _ := toBinKey(string(sid))
 		if used[n] {
-			return fmt.Errorf("usage slot %d of %q is another bin's too", n, k)
+			return fmt.Errorf("usage slot %d of bin %s is another bin's too", n, sid)
 		}
 		used[n] = true
 		t.stripe(&key).slots[key] = n
@@ -339,12 +340,9 @@ func blockNumber(k, v []byte) (uint32, error) {
 	return binary.BigEndian.Uint32(k), nil
 }
 
-// setSlot stores bin sid's slot and empties the slot in the stored block,
-// which may hold the counters of a deleted bin.
-func setSlot(tx *bbolt.Tx, sid string, slot uint32) error {
-	if err := tx.Bucket(bucketUsageSlots).Put([]byte(sid), binary.BigEndian.AppendUint32(nil, slot)); err != nil {
-		return err
-	}
+// emptySlot empties a slot in its stored block, which may hold the
+// counters of a deleted bin, for a bin being created.
+func emptySlot(tx *bbolt.Tx, slot uint32) error {
 	blocks := tx.Bucket(bucketUsageBlocks)
 	key := binary.BigEndian.AppendUint32(nil, slot/blockSlots)
 	stored := blocks.Get(key)

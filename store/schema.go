@@ -27,9 +27,8 @@ import (
 //	              "bins"             → uint64, how many bins exist
 //	accounts      account SID                    → accountRecord
 //	bins          bin SID                        → binRecord
-//	account_bins  account SID + creation seq     → bin SID (listing in creation order)
+//	account_bins  account SID + creation seq     → bin SID + uint32 usage slot (listing in creation order)
 //	revisions     bin SID + revision             → revisionRecord
-//	usage_slots   bin SID                        → uint32, the bin's slot
 //	usage_blocks  uint32 block number            → blockSlots usageRecords, binary
 //	events        bin SID + event seq            → eventRecord
 //
@@ -44,7 +43,6 @@ var (
 	bucketBins        = []byte("bins")
 	bucketAccountBins = []byte("account_bins")
 	bucketRevisions   = []byte("revisions")
-	bucketUsageSlots  = []byte("usage_slots")
 	bucketUsageBlocks = []byte("usage_blocks")
 	bucketEvents      = []byte("events")
 
@@ -55,7 +53,7 @@ var (
 // allBuckets lists every bucket; Open creates the missing ones.
 var allBuckets = [][]byte{
 	bucketMeta, bucketAccounts, bucketBins, bucketAccountBins,
-	bucketRevisions, bucketUsageSlots, bucketUsageBlocks, bucketEvents,
+	bucketRevisions, bucketUsageBlocks, bucketEvents,
 }
 
 // Keys of the meta bucket.
@@ -113,23 +111,22 @@ var migrations = []func(*bbolt.Tx) error{
 	},
 	// 3: usage counters in blocks of slots, a slot per bin, instead of a
 	// record per bin: the flush writes a few hundred blocks, not tens of
-	// thousands of records. Bins get slots in SID order.
+	// thousands of records. Bins get slots in the order of account_bins,
+	// whose values gain them.
 	func(tx *bbolt.Tx) error {
 		records := tx.Bucket(bucketUsageRecords)
-		slots, blocks := tx.Bucket(bucketUsageSlots), tx.Bucket(bucketUsageBlocks)
+		list, blocks := tx.Bucket(bucketAccountBins), tx.Bucket(bucketUsageBlocks)
+		slots := map[string][]byte{} // account_bins key → new value
 		filled := map[uint32][]byte{}
 		var slot uint32
-		c := tx.Bucket(bucketBins).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if err := slots.Put(k, binary.BigEndian.AppendUint32(nil, slot)); err != nil {
-				return err
-			}
+		err := list.ForEach(func(k, sid []byte) error {
+			slots[string(k)] = accountBinValue(string(sid), slot)
 			var v []byte
 			if records != nil {
-				v = records.Get(k)
+				v = records.Get(sid)
 			}
 			if v != nil {
-				if _, err := unmarshalUsage(k, v); err != nil {
+				if _, err := unmarshalUsage(sid, v); err != nil {
 					return err
 				}
 				block := filled[slot/blockSlots]
@@ -140,6 +137,15 @@ var migrations = []func(*bbolt.Tx) error{
 				copy(block[(slot%blockSlots)*usageRecordSize:], v)
 			}
 			slot++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, v := range slots {
+			if err := list.Put([]byte(k), v); err != nil {
+				return err
+			}
 		}
 		for i, block := range filled {
 			if err := blocks.Put(binary.BigEndian.AppendUint32(nil, i), block); err != nil {
@@ -257,6 +263,20 @@ func unmarshalUsage(key, data []byte) (usageRecord, error) {
 		u.DateLastAccessed = time.Unix(0, last).UTC()
 	}
 	return u, nil
+}
+
+// accountBinValue is the value of a bin's key in account_bins: its SID and
+// its usage slot, 4 bytes big-endian.
+func accountBinValue(sid string, slot uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(make([]byte, 0, len(sid)+4), sid...), slot)
+}
+
+// parseAccountBin splits the value v of key k of account_bins.
+func parseAccountBin(k, v []byte) (sid []byte, slot uint32, err error) {
+	if len(v) != sidLen+4 {
+		return nil, 0, fmt.Errorf("decode account bin %q: %d bytes, want %d", k, len(v), sidLen+4)
+	}
+	return v[:sidLen], binary.BigEndian.Uint32(v[sidLen:]), nil
 }
 
 // eventRecord is one entry of a bin's event log.

@@ -147,7 +147,8 @@ func TestMigrations(t *testing.T) {
 
 	t.Run("2 and 3: usage records from JSON to binary, then to blocks", func(t *testing.T) {
 		// A schema 1 file with a bin that was requested and one that never
-		// was: a record per bin in bucket usage, no slots and no blocks.
+		// was: a record per bin in bucket usage, bare SIDs in account_bins,
+		// no blocks.
 		path := filepath.Join(t.TempDir(), "twimlbin.db")
 		db, err := Open(path, testOptions)
 		require.NoError(t, err)
@@ -165,8 +166,12 @@ func TestMigrations(t *testing.T) {
 			if err := usage.Put([]byte(idle.SID), []byte(`{"num_requests":0}`)); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bucketUsageSlots, bucketUsageBlocks} {
-				if err := tx.DeleteBucket(name); err != nil {
+			if err := tx.DeleteBucket(bucketUsageBlocks); err != nil {
+				return err
+			}
+			list := tx.Bucket(bucketAccountBins)
+			for _, b := range []Bin{requested, idle} {
+				if err := list.Put(seqKey(acct, seqOfBin(t, tx, b.SID)), []byte(b.SID)); err != nil {
 					return err
 				}
 			}
@@ -187,7 +192,13 @@ func TestMigrations(t *testing.T) {
 
 		require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
 			assert.Nil(t, tx.Bucket(bucketUsageRecords), "the old records are gone")
-			assert.Equal(t, 2, tx.Bucket(bucketUsageSlots).Stats().KeyN, "a slot per bin")
+			slots := map[uint32]bool{}
+			require.NoError(t, tx.Bucket(bucketAccountBins).ForEach(func(k, v []byte) error {
+				_, slot, err := parseAccountBin(k, v)
+				slots[slot] = true
+				return err
+			}), "a slot in every bin's account_bins value")
+			assert.Len(t, slots, 2, "a slot per bin")
 			return nil
 		}))
 
@@ -222,6 +233,14 @@ func TestMigrations(t *testing.T) {
 			return nil
 		}))
 	})
+}
+
+// seqOfBin is the creation seq of bin sid, which keys it in account_bins.
+func seqOfBin(t *testing.T, tx *bbolt.Tx, sid string) uint64 {
+	t.Helper()
+	rec, err := findBin(tx, "", sid)
+	require.NoError(t, err)
+	return rec.Seq
 }
 
 func TestCloseTwice(t *testing.T) {

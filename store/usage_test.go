@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -16,16 +17,21 @@ import (
 )
 
 // storedUsage reads the flushed counters of a bin straight from the file:
-// its slot, then the slot in its block.
+// its slot in account_bins, then the slot in its block.
 func storedUsage(t *testing.T, db *DB, sid string) usageRecord {
 	t.Helper()
 	var u usageRecord
 	require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
-		slot := tx.Bucket(bucketUsageSlots).Get([]byte(sid))
-		if slot == nil {
+		rec, err := findBin(tx, "", sid)
+		if errors.Is(err, ErrNotFound) {
 			return nil
+		} else if err != nil {
+			return err
 		}
-		n := binary.BigEndian.Uint32(slot)
+		_, n, err := parseAccountBin(nil, tx.Bucket(bucketAccountBins).Get(seqKey(rec.AccountSID, rec.Seq)))
+		if err != nil {
+			return err
+		}
 		key := binary.BigEndian.AppendUint32(nil, n/blockSlots)
 		block := tx.Bucket(bucketUsageBlocks).Get(key)
 		if block == nil {
@@ -34,7 +40,6 @@ func storedUsage(t *testing.T, db *DB, sid string) usageRecord {
 		if _, err := blockNumber(key, block); err != nil {
 			return err
 		}
-		var err error
 		u, err = unmarshalUsage([]byte(sid), block[(n%blockSlots)*usageRecordSize:][:usageRecordSize])
 		return err
 	}))

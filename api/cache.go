@@ -32,11 +32,12 @@ type compiled struct {
 	*program
 }
 
-// binTraits is what the bin URL needs of a bin besides its SID, as of the
-// generations its table entry was read at. Bins of one account with the
-// same template and policy have the same traits, which the table holds
-// once (unique.Handle): 100,000 bins copied from one gallery example cost
-// one binTraits, and the table's entries point at nothing else.
+// binTraits is what the bin URL needs of a bin besides its SID and usage
+// Counter, as of the generations its table entry was read at. Bins of one
+// account with the same template and policy have the same traits, which
+// the table holds once (unique.Handle): 100,000 bins copied from one
+// gallery example cost one binTraits, and the table's entries point at
+// nothing else.
 type binTraits struct {
 	accountSID  string
 	twilioToken string // "" when requests need no signature

@@ -273,8 +273,7 @@ func (t *usageTable) encode(dst []byte, i uint32) []byte {
 	b := (*t.blocks.Load())[i]
 	for j := range b.slots {
 		s := &b.slots[j]
-		dst = binary.BigEndian.AppendUint64(dst, uint64(s.requests.Load()))
-		dst = binary.BigEndian.AppendUint64(dst, uint64(s.last.Load()))
+		dst = appendUsage(dst, s.requests.Load(), s.last.Load())
 	}
 	return dst
 }
@@ -324,9 +323,9 @@ func (t *usageTable) load(tx *bbolt.Tx) error {
 			if !used[i*blockSlots+uint32(j)] {
 				continue // a deleted bin's
 			}
-			rec := v[j*usageRecordSize:]
-			blocks[i].slots[j].requests.Store(int64(binary.BigEndian.Uint64(rec)))
-			blocks[i].slots[j].last.Store(int64(binary.BigEndian.Uint64(rec[8:])))
+			requests, last := usageAt(v, uint32(j))
+			blocks[i].slots[j].requests.Store(requests)
+			blocks[i].slots[j].last.Store(last)
 		}
 		return nil
 	})
@@ -344,7 +343,7 @@ func blockNumber(k, v []byte) (uint32, error) {
 // counters of a deleted bin, for a bin being created.
 func emptySlot(tx *bbolt.Tx, slot uint32) error {
 	blocks := tx.Bucket(bucketUsageBlocks)
-	key := binary.BigEndian.AppendUint32(nil, slot/blockSlots)
+	key := blockKey(slot / blockSlots)
 	stored := blocks.Get(key)
 	if stored == nil {
 		return nil
@@ -352,8 +351,7 @@ func emptySlot(tx *bbolt.Tx, slot uint32) error {
 	if _, err := blockNumber(key, stored); err != nil {
 		return err
 	}
-	rec := stored[(slot%blockSlots)*usageRecordSize:][:usageRecordSize]
-	if binary.BigEndian.Uint64(rec) == 0 && binary.BigEndian.Uint64(rec[8:]) == 0 {
+	if requests, last := usageAt(stored, slot%blockSlots); requests == 0 && last == 0 {
 		return nil
 	}
 	block := append([]byte(nil), stored...)

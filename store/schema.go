@@ -148,7 +148,7 @@ var migrations = []func(*bbolt.Tx) error{
 			}
 		}
 		for i, block := range filled {
-			if err := blocks.Put(binary.BigEndian.AppendUint32(nil, i), block); err != nil {
+			if err := blocks.Put(blockKey(i), block); err != nil {
 				return err
 			}
 		}
@@ -249,8 +249,7 @@ func (u usageRecord) marshal() []byte {
 	if !u.DateLastAccessed.IsZero() {
 		last = u.DateLastAccessed.UnixNano()
 	}
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, usageRecordSize), uint64(u.NumRequests))
-	return binary.BigEndian.AppendUint64(b, uint64(last))
+	return appendUsage(make([]byte, 0, usageRecordSize), u.NumRequests, last)
 }
 
 // unmarshalUsage decodes the usage record data found at key.
@@ -258,11 +257,27 @@ func unmarshalUsage(key, data []byte) (usageRecord, error) {
 	if len(data) != usageRecordSize {
 		return usageRecord{}, fmt.Errorf("decode usage record %q: %d bytes, want %d", key, len(data), usageRecordSize)
 	}
-	u := usageRecord{NumRequests: int64(binary.BigEndian.Uint64(data))}
-	if last := int64(binary.BigEndian.Uint64(data[8:])); last != 0 {
-		u.DateLastAccessed = time.Unix(0, last).UTC()
-	}
-	return u, nil
+	requests, last := usageAt(data, 0)
+	return usageRecord{NumRequests: requests, DateLastAccessed: fromUnixNano(last)}, nil
+}
+
+// appendUsage appends counters in the layout of usageRecord: requests,
+// then the last one's time in Unix nanoseconds (0 for none).
+func appendUsage(dst []byte, requests, lastNanos int64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(requests))
+	return binary.BigEndian.AppendUint64(dst, uint64(lastNanos))
+}
+
+// usageAt reads the counters of slot j of a stored block (or of a usage
+// record, j 0).
+func usageAt(block []byte, j uint32) (requests, lastNanos int64) {
+	rec := block[j*usageRecordSize:][:usageRecordSize]
+	return int64(binary.BigEndian.Uint64(rec)), int64(binary.BigEndian.Uint64(rec[8:]))
+}
+
+// blockKey is the key of usage block i.
+func blockKey(i uint32) []byte {
+	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), i)
 }
 
 // accountBinValue is the value of a bin's key in account_bins: its SID and

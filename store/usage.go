@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -140,7 +139,7 @@ func writeUsage(tx *bbolt.Tx, t *usageTable, blocks []uint32) error {
 	for _, i := range blocks {
 		// bbolt keeps the value until the transaction ends: one buffer each.
 		value := t.encode(make([]byte, 0, blockSlots*usageRecordSize), i)
-		if err := usage.Put(binary.BigEndian.AppendUint32(nil, i), value); err != nil {
+		if err := usage.Put(blockKey(i), value); err != nil {
 			return err
 		}
 	}

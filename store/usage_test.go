@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -32,7 +31,7 @@ func storedUsage(t *testing.T, db *DB, sid string) usageRecord {
 		if err != nil {
 			return err
 		}
-		key := binary.BigEndian.AppendUint32(nil, n/blockSlots)
+		key := blockKey(n / blockSlots)
 		block := tx.Bucket(bucketUsageBlocks).Get(key)
 		if block == nil {
 			return nil

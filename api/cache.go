@@ -137,7 +137,8 @@ func newTemplateCache(db *store.DB, maxPrograms, maxBins int, m *metrics) *templ
 // serve returns what the bin URL needs of bin sid, with its program, nil
 // when bin.compileErr is set. In the common case it reads two atomic
 // counters and nothing else; when the bin or its account may have changed,
-// it reads them from the store. ErrNotFound when there is no such bin.
+// it reads them from the store. ErrNotFound when there is no such bin or
+// sid is not a bin SID (toSIDKey), which is not looked for.
 func (tc *templateCache) serve(sid string) (servedBin, *program, error) {
 	key, ok := toSIDKey(sid)
 	if !ok {

@@ -100,12 +100,9 @@ func (s *Server) serveBin(c echo.Context) error {
 // lookupBin finds the bin a bin URL names, with its compiled template (nil
 // when it no longer compiles): from memory unless the bin or its account
 // has been written since it was read. A malformed SID never reaches the
-// cache, and every miss is the same 404.
+// table or the store (templateCache.serve turns it away), and every miss
+// is the same 404.
 func (s *Server) lookupBin(sid string) (servedBin, *program, error) {
-	if !validSID(sid, "EH") {
-		s.metrics.binRequests[outcomeNotFound].Inc()
-		return servedBin{}, nil, errNotFound
-	}
 	bin, prog, err := s.cache.serve(sid)
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics.binRequests[outcomeNotFound].Inc()

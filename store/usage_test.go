@@ -140,16 +140,7 @@ func TestUsageWhileFlushing(t *testing.T) {
 			}
 		})
 	}
-	others.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				assert.NoError(t, db.Flush())
-			}
-		}
-	})
+	others.Go(func() { flushUntil(t, db, stop) })
 	for range 2 {
 		others.Go(func() {
 			var last int64
@@ -181,6 +172,18 @@ func TestUsageWhileFlushing(t *testing.T) {
 	assert.Equal(t, int64(8000), got.NumRequests)
 	require.NoError(t, db.Flush())
 	assert.Equal(t, int64(8000), storedUsage(t, db, b.SID).NumRequests)
+}
+
+// flushUntil flushes db over and over until stop is closed.
+func flushUntil(t *testing.T, db *DB, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+			assert.NoError(t, db.Flush())
+		}
+	}
 }
 
 // TestEventsAcrossFlush plays the interleavings of events that
@@ -446,16 +449,7 @@ func TestUsageSlotsConcurrent(t *testing.T) {
 			}
 		})
 	}
-	others.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				assert.NoError(t, db.Flush())
-			}
-		}
-	})
+	others.Go(func() { flushUntil(t, db, stop) })
 	var counting sync.WaitGroup
 	for _, b := range kept {
 		counting.Go(func() {

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // The promises of the service about hostile requests, as the README states
@@ -403,6 +405,55 @@ func nonCanonical(sig string) []string {
 		out = append(out, sig[:26]+string(alphabet[last&^3|bits])+"=")
 	}
 	return out
+}
+
+// TestHostileRefusalsBoundTheEventLog: a request refused for its signature
+// is logged with the URL it was signed for, and anyone can send one with
+// the longest URL the server takes: the log keeps a bounded part of each,
+// so anonymous requests cannot grow the database.
+func TestHostileRefusalsBoundTheEventLog(t *testing.T) {
+	const base = "https://bins.example.com"
+	e := newEnv(t, Config{PublicURL: base})
+	alice := e.newUser("alice")
+	b := e.createBin(alice, helloTemplate, "")
+	if _, err := e.db.SetTwilioAuthToken(alice.sid, "0123456789abcdef0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSize(t, e.path)
+
+	query := "?name=" + strings.Repeat("A", hostileHeaderBytes-200)
+	for range 150 {
+		e.fail(req{method: "GET", path: "/twiml/" + b.SID + query}, http.StatusForbidden, codeBadSignature)
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var events eventList
+	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/events", user: &alice}, http.StatusOK, &events)
+	if len(events.Events) == 0 {
+		t.Fatal("no event logged for the refused requests")
+	}
+	for _, ev := range events.Events {
+		if len(ev.Message) > store.MaxEventMessageBytes || !strings.Contains(ev.Message, base+"/twiml/"+b.SID+"?name=AAA") {
+			t.Fatalf("event message of %d bytes (at most %d, beginning with the URL): %.200s", len(ev.Message), store.MaxEventMessageBytes, ev.Message)
+		}
+	}
+	// The newest 100 events of about 1 KiB each, in bbolt's pages.
+	if grown := fileSize(t, e.path) - before; grown > 1<<20 {
+		t.Errorf("150 refused requests grew the database by %d bytes, want under 1 MiB", grown)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // TestHostileBinURLParams sends parameter names and values with odd bytes.

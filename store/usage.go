@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 )
@@ -47,15 +48,46 @@ func (db *DB) Count(c Counter, at time.Time) {
 	db.usage.count(c, at.UnixNano())
 }
 
+// Bounds of an event's text fields, in bytes. An event records what a
+// request did, and a request is anyone's to make: a longer field is cut at
+// a character boundary and ends with "…", so that a bin's log holds at most
+// EventLimit times about 1.5 KiB however large the requests are.
+const (
+	MaxEventMessageBytes  = 1024
+	MaxEventSlotBytes     = 256
+	MaxEventCodeBytes     = 32
+	MaxEventSeverityBytes = 16
+)
+
 // AddEvent appends e to the bin's event log, stamped now when e.Time is
-// zero. Like RecordRequest it does no I/O: the event is buffered until the
-// next flush. The log keeps the newest EventLimit events of each bin.
+// zero, with its text fields cut to their bounds (MaxEventMessageBytes…).
+// Like RecordRequest it does no I/O: the event is buffered until the next
+// flush. The log keeps the newest EventLimit events of each bin.
 func (db *DB) AddEvent(sid string, e Event) {
 	if e.Time.IsZero() {
 		e.Time = now()
 	}
 	e.Time = e.Time.UTC().Round(0)
+	e.Severity = truncateText(e.Severity, MaxEventSeverityBytes)
+	e.Code = truncateText(e.Code, MaxEventCodeBytes)
+	e.Message = truncateText(e.Message, MaxEventMessageBytes)
+	e.Slot = truncateText(e.Slot, MaxEventSlotBytes)
 	db.buf.addEvent(sid, e)
+}
+
+// truncateText returns s when it is at most max bytes, else its longest
+// prefix that ends on a character boundary and, followed by "…", fits in
+// max bytes.
+func truncateText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // Events returns up to limit of the bin's most recent events, newest first,

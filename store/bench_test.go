@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,33 @@ func BenchmarkFlushSpread(b *testing.B) {
 		if err := db.Flush(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBinLookupMiss: what an account pays to be told "not found",
+// for a SID that does not exist and for another account's bin with a
+// 64 KiB template; the two should cost about the same.
+func BenchmarkBinLookupMiss(b *testing.B) {
+	db, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: true, FlushInterval: time.Hour})
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	alice, _, err := db.CreateAccount("alice")
+	require.NoError(b, err)
+	bob, _, err := db.CreateAccount("bob")
+	require.NoError(b, err)
+	big, err := db.CreateBin(alice.SID, BinInput{
+		FriendlyName: "big", RenderPolicy: "lenient",
+		Template: "<Response><Say>" + strings.Repeat("a", 64<<10-100) + "</Say></Response>",
+	})
+	require.NoError(b, err)
+	for _, bc := range []struct{ name, sid string }{{"unknown", unknownBin}, {"other-account-64KiB", big.SID}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := db.Bin(bob.SID, bc.sid); err == nil {
+					b.Fatal("found another account's bin")
+				}
+			}
+		})
 	}
 }

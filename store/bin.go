@@ -385,15 +385,19 @@ func putBin(tx *bbolt.Tx, rec binRecord) error {
 }
 
 // findBin reads a bin, or returns ErrNotFound when there is none or, unless
-// accountSID is "", it belongs to another account.
+// accountSID is "", it belongs to another account, which it tells before
+// decoding the record.
 func findBin(tx *bbolt.Tx, accountSID, sid string) (binRecord, error) {
-	var rec binRecord
-	found, err := get(tx.Bucket(bucketBins), []byte(sid), &rec)
-	if err != nil {
-		return binRecord{}, fmt.Errorf("bin %s: %w", sid, err)
-	}
-	if !found {
+	data := tx.Bucket(bucketBins).Get([]byte(sid))
+	if data == nil {
 		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
+	}
+	if owner, ok := binOwner(data); ok && accountSID != "" && string(owner) != accountSID {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
+	}
+	var rec binRecord
+	if err := decode([]byte(sid), data, &rec); err != nil {
+		return binRecord{}, fmt.Errorf("bin %s: %w", sid, err)
 	}
 	if accountSID != "" && rec.AccountSID != accountSID {
 		return binRecord{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)

@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -407,4 +409,52 @@ func TestListBins(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), page.Bins[0].NumRequests)
 	})
+}
+
+// TestBinOwnerPrefix: findBin reads a bin's account from the first bytes
+// of its record; a change to binRecord or to put that moves the field must
+// fail here rather than send every lookup the slow way.
+func TestBinOwnerPrefix(t *testing.T) {
+	db := openTest(t)
+	acct, _ := newAccount(t, db)
+	b := newBin(t, db, acct, "owned")
+	require.NoError(t, db.bolt.View(func(tx *bbolt.Tx) error {
+		owner, ok := binOwner(tx.Bucket(bucketBins).Get([]byte(b.SID)))
+		require.True(t, ok, "a stored record begins as binOwner expects")
+		assert.Equal(t, acct, string(owner))
+		return nil
+	}))
+	for _, data := range []string{"", "{}", `{"sid":"` + b.SID + `"}`, `{"account_sid":"` + acct + `","sid":"` + b.SID + `"}`} {
+		_, ok := binOwner([]byte(data))
+		assert.False(t, ok, "%s", data)
+	}
+}
+
+// Another account's bin is turned away before its record is decoded: the
+// lookup allocates no more for a bin with a 64 KiB template than for a
+// SID that does not exist.
+func TestOtherAccountsBinIsNotDecoded(t *testing.T) {
+	db := openTest(t)
+	alice, _ := newAccount(t, db)
+	bob, _ := newAccount(t, db)
+	big, err := db.CreateBin(alice, BinInput{
+		FriendlyName: "big", RenderPolicy: "lenient",
+		Template: "<Response><Say>" + strings.Repeat("a", 64<<10-100) + "</Say></Response>",
+	})
+	require.NoError(t, err)
+
+	allocated := func(sid string) uint64 {
+		const n = 50
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			_, err := db.Bin(bob, sid)
+			require.ErrorIs(t, err, ErrNotFound)
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / n
+	}
+	unknown, other := allocated(unknownBin), allocated(big.SID)
+	assert.Less(t, other, unknown+4<<10, "bytes allocated per lookup: other account's 64 KiB bin %d, unknown SID %d", other, unknown)
 }

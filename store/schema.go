@@ -225,6 +225,27 @@ type binRecord struct {
 	DateUpdated  time.Time `json:"date_updated"`
 }
 
+// binOwnerPrefix is how every encoded binRecord begins: put writes the SID
+// and the account SID first, in the order binRecord declares them, and
+// SIDs need no escaping. TestBinOwnerPrefix keeps it so.
+const (
+	binOwnerPrefix   = `{"sid":"`
+	binOwnerInfix    = `","account_sid":"`
+	binOwnerFieldEnd = len(binOwnerPrefix) + sidLen + len(binOwnerInfix) + sidLen
+)
+
+// binOwner returns the account SID of an encoded binRecord without
+// decoding the rest of it (a template of up to 64 KiB), so that a bin of
+// another account is turned away for the cost of an unknown SID. ok is
+// false when data does not begin as put writes it.
+func binOwner(data []byte) (accountSID []byte, ok bool) {
+	if len(data) < binOwnerFieldEnd+1 || string(data[:len(binOwnerPrefix)]) != binOwnerPrefix ||
+		string(data[len(binOwnerPrefix)+sidLen:binOwnerFieldEnd-sidLen]) != binOwnerInfix || data[binOwnerFieldEnd] != '"' {
+		return nil, false
+	}
+	return data[binOwnerFieldEnd-sidLen : binOwnerFieldEnd], true
+}
+
 // revisionRecord is one saved revision of a bin.
 type revisionRecord struct {
 	Revision     int       `json:"revision"`

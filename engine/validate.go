@@ -60,10 +60,8 @@ func (v *validator) element(e *xElem, cls *schemaClass) {
 			dynamic: make([]bool, len(rs)), overrun: make([]*xElem, len(rs)), nouns: map[string]bool{}}
 		v.scopes = append(v.scopes, scope)
 	}
-	if !cls.anyAttrs {
-		var seen []seenAttr
-		v.attributes(e, cls, e.tagItems, &seen, "")
-	}
+	var seen []seenAttr
+	v.attributes(e, cls, e.tagItems, &seen, "")
 	hasContent := false
 	v.content(e, cls, e.children, &hasContent)
 	if lacksContent(e, cls, hasContent) {
@@ -215,12 +213,10 @@ func exclusive(a, b string) bool {
 }
 
 // attribute checks one attribute and attaches the rule for its value.
+// Elements that take any attribute (Amazon Polly's SSML) get the checks of
+// foreignAttr only.
 func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bool) {
-	if a.name == "xmlns" || strings.HasPrefix(a.name, "xmlns:") {
-		if a.val.dynamic() {
-			v.d.add(SeverityError, CodeTagPlacement, a.val.off, fmt.Sprintf(
-				"%s declares a namespace, which is part of the document's structure; write its value without {{tags}}", a.name))
-		}
+	if v.foreignAttr(e, a) || cls.anyAttrs {
 		return
 	}
 	sa := cls.Attrs[a.name]
@@ -262,6 +258,81 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 	if rule.attr != nil || len(sa.Enum) > 0 || sa.Type != typeString {
 		kept := rule
 		a.rule = &kept
+	}
+}
+
+// foreignAttr reports an attribute that no TwiML document needs and that a
+// web browser acts on when someone opens the bin's URL: a namespace
+// declaration (it would make the document XHTML or SVG), an event handler,
+// xml:base, or an attribute of another vocabulary. It returns whether a is
+// one of them, so that it gets no further check. Twilio reads TwiML without
+// namespaces: the only prefixes a document uses are xml: in xml:lang and
+// Amazon Polly's amazon:, which need no declaration.
+func (v *validator) foreignAttr(e *xElem, a *xAttr) bool {
+	prefix, local, prefixed := strings.Cut(a.name, ":")
+	if !prefixed {
+		prefix, local = "", a.name
+	}
+	var msg string
+	switch {
+	case a.name == "xmlns" || prefix == "xmlns":
+		if a.val.dynamic() {
+			v.d.add(SeverityError, CodeTagPlacement, a.val.off, fmt.Sprintf(
+				"%s declares a namespace, which is part of the document's structure; write its value without {{tags}}", a.name))
+			return true
+		}
+		if a.name == "xmlns" && a.val.static() == "" {
+			return true // "no namespace": TwiML's own
+		}
+		if a.name == "xmlns" {
+			msg = fmt.Sprintf("<%s> declares the namespace %q; TwiML has none (Twilio reads it without namespaces), and a browser opening the bin would read the document as that vocabulary: remove xmlns=%q",
+				e.name, clip(a.val.static()), clip(a.val.static()))
+		} else {
+			msg = fmt.Sprintf("<%s> declares the prefix %s:; TwiML uses no namespace, and amazon: tags need no declaration: remove %s",
+				e.name, local, a.name)
+		}
+		v.d.add(SeverityError, CodeNamespace, a.off, msg)
+		return true
+	case prefix == "xml" && local != "lang":
+		v.d.add(SeverityError, CodeNamespace, a.off, fmt.Sprintf(
+			"%s on <%s> is not TwiML: of the xml: attributes TwiML uses only xml:lang, on <lang>; remove %s", a.name, e.name, a.name))
+		return true
+	case prefix != "" && prefix != "xml" && prefix != "amazon":
+		v.d.add(SeverityError, CodeNamespace, a.off, fmt.Sprintf(
+			"%s on <%s> belongs to another vocabulary (prefix %s:); TwiML attributes have no prefix but xml: in xml:lang and Amazon Polly's amazon:; remove %s",
+			a.name, e.name, prefix, a.name))
+		return true
+	case len(local) >= 2 && strings.EqualFold(local[:2], "on"):
+		v.d.add(SeverityError, CodeEventHandler, a.off, fmt.Sprintf(
+			"<%s> has an attribute %s: an attribute starting with \"on\" is a browser's event handler, and no TwiML element has one; remove %s",
+			e.name, a.name, a.name))
+		return true
+	}
+	return false
+}
+
+// foreignAttrs applies foreignAttr to the attributes of a start tag, those
+// inside sections included.
+func (v *validator) foreignAttrs(e *xElem, items []xnode) {
+	for _, it := range items {
+		switch it := it.(type) {
+		case *xAttr:
+			v.foreignAttr(e, it)
+		case *xSection:
+			v.foreignAttrs(e, it.children)
+		}
+	}
+}
+
+// instructions refuses processing instructions other than the XML
+// declaration: TwiML uses none, and a browser opening the bin acts on some
+// (<?xml-stylesheet?> loads a stylesheet, which may run script).
+func (v *validator) instructions(pis []*xRaw) {
+	for _, pi := range pis {
+		target := piTarget(pi.raw)
+		v.d.add(SeverityError, CodeProcessingInstr, pi.off, fmt.Sprintf(
+			"<?%s …?> is a processing instruction, which TwiML does not use (the XML declaration <?xml version=\"1.0\" encoding=\"UTF-8\"?> is the only one a TwiML document holds): remove <?%s …?>",
+			target, target))
 	}
 }
 
@@ -361,6 +432,7 @@ func (v *validator) misplaced(e, parent *xElem) {
 		msg += fmt.Sprintf(" (<%s> holds %s)", parent.name, tagList(allowed))
 	}
 	v.d.add(SeverityError, code, e.off, msg)
+	v.foreignAttrs(e, e.tagItems)
 }
 
 func tagList(tags []string) string {

@@ -320,8 +320,8 @@ func (r *renderer) parts(ps []*part) {
 				if i > 0 {
 					r.scratch = append(r.scratch, ',')
 				}
-				if p.encode != encNone {
-					r.scratch = appendEncoded(r.scratch, v, p.encode)
+				if enc := p.encode.after(len(r.scratch) > 0); enc != encNone {
+					r.scratch = appendEncoded(r.scratch, v, enc)
 				} else {
 					r.scratch = appendSanitized(r.scratch, v)
 				}

@@ -152,6 +152,14 @@ var sipRegions = map[string]bool{"us1": true, "us2": true, "ie1": true, "de1": t
 // sipTransports are the values of a SIP URI's transport parameter.
 var sipTransports = map[string]bool{"udp": true, "tcp": true, "tls": true}
 
+// urlStrings are the attributes that hold a URL though the helper libraries
+// type them as strings: a value in them is encoded as in any URL.
+var urlStrings = map[string]bool{
+	"ConversationRelay@url": true, "Stream@url": true, "Stream@statusCallback": true,
+	"Number@amdStatusCallback": true, "Sip@amdStatusCallback": true, "Recording@recordingStatusCallback": true,
+	"Siprec@statusCallback": true, "Transcription@statusCallbackUrl": true, "VirtualAgent@statusCallback": true,
+}
+
 // openEnums are the enumerations known to lag Twilio's documentation: a
 // value outside them is only a warning, at render time too.
 var openEnums = map[string]bool{

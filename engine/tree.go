@@ -87,6 +87,7 @@ type xElem struct {
 	scopeCounters []int      // counters this element starts afresh
 	paramCounter  int        // counter of its custom parameters' bytes; 0 when none
 	droppable     bool       // its text may make the lenient policy drop it
+	textMark      markState  // URL and SIP URI text: what its runs so far hold
 	// A <Dial> whose nouns all depend on the request counts the nouns it
 	// renders in nounCounter; each such noun adds one to countsNoun.
 	nounCounter int

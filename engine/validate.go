@@ -128,9 +128,12 @@ func (v *validator) content(e *xElem, cls *schemaClass, nodes []xnode, hasConten
 func (v *validator) text(e *xElem, cls *schemaClass, t *xText) {
 	switch {
 	case cls.Text != nil && *cls.Text == "url":
-		markURLParts(t.val.parts)
+		markURLParts(t.val.parts, &e.textMark)
 	case cls.Text != nil && *cls.Text == "sipUrl":
-		markSIPParts(t.val.parts)
+		markSIPParts(t.val.parts, &e.textMark)
+	}
+	if t.val.dynamic() {
+		e.textMark.valued = true
 	}
 	tr := rules.texts[cls.Class]
 	if tr == nil {
@@ -248,8 +251,8 @@ func (v *validator) attribute(e *xElem, cls *schemaClass, a *xAttr, inSection bo
 		v.static(&rule, a.val.static(), a.val.off)
 		return
 	}
-	if sa.Type == typeURL {
-		markURLParts(a.val.parts)
+	if sa.Type == typeURL || urlStrings[sa.key] {
+		markURLParts(a.val.parts, &markState{})
 	}
 	if rule.attr != nil && rule.attr.maxBytes > 0 && a.val.minLen() > rule.attr.maxBytes {
 		v.d.add(SeverityError, rule.attr.code, a.val.off, fmt.Sprintf(

@@ -65,8 +65,15 @@ func TestRotateAuthToken(t *testing.T) {
 	u := e.newUser("alice")
 	b := e.createBin(u, helloTemplate, "")
 
+	before, err := e.db.Account(u.sid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var creds credentials
 	rec := e.ok(req{method: "POST", path: "/api/v1/account/auth-token", user: &u}, http.StatusOK, &creds)
+	if after, err := e.db.Account(u.sid); err != nil || after.SessionEpoch != before.SessionEpoch+1 {
+		t.Errorf("session epoch %d after rotation (%v), want %d: the web sessions must end", after.SessionEpoch, err, before.SessionEpoch+1)
+	}
 	if creds.SID != u.sid || len(creds.AuthToken) < 32 || creds.AuthToken == u.token {
 		t.Fatalf("credentials %+v", creds)
 	}

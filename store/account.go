@@ -19,8 +19,12 @@ type Account struct {
 	// TwilioAuthTokenSet says whether a Twilio auth token is stored, in
 	// which case requests to the account's bins must be signed with it.
 	TwilioAuthTokenSet bool
-	DateCreated        time.Time
-	DateUpdated        time.Time
+	// SessionEpoch is the number of the account's current generation of
+	// web sessions: a session made under another one is over. EndSessions
+	// and RotateAuthToken increase it.
+	SessionEpoch uint64
+	DateCreated  time.Time
+	DateUpdated  time.Time
 }
 
 func (r accountRecord) account() Account {
@@ -28,6 +32,7 @@ func (r accountRecord) account() Account {
 		SID:                r.SID,
 		FriendlyName:       r.FriendlyName,
 		TwilioAuthTokenSet: r.TwilioAuthToken != "",
+		SessionEpoch:       r.SessionEpoch,
 		DateCreated:        r.DateCreated,
 		DateUpdated:        r.DateUpdated,
 	}
@@ -154,16 +159,28 @@ func (db *DB) TwilioAuthToken(sid string) (string, error) {
 }
 
 // RotateAuthToken gives the account a new auth token and returns it; the
-// old one stops working at once. ErrNotFound for an unknown SID.
+// old one stops working at once, and so does every session signed in with
+// it (the account's SessionEpoch increases). ErrNotFound for an unknown
+// SID.
 func (db *DB) RotateAuthToken(sid string) (string, error) {
 	token := randomHex()
 	_, err := db.updateAccount(sid, func(rec *accountRecord) {
 		rec.AuthTokenSHA256 = hashToken(token)
+		rec.SessionEpoch++
 	})
 	if err != nil {
 		return "", err
 	}
 	return token, nil
+}
+
+// EndSessions ends every web session of the account, wherever it was
+// signed in, by increasing its SessionEpoch, and returns the account.
+// ErrNotFound for an unknown SID.
+func (db *DB) EndSessions(sid string) (Account, error) {
+	return db.updateAccount(sid, func(rec *accountRecord) {
+		rec.SessionEpoch++
+	})
 }
 
 // updateAccount applies change to the stored account, stamps DateUpdated

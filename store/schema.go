@@ -25,6 +25,7 @@ import (
 //	              "flush_generation" → uint64, the last batch of events written (see usage.go)
 //	              "accounts"         → uint64, how many accounts exist
 //	              "bins"             → uint64, how many bins exist
+//	              "session_key"      → 32 random bytes that sign the web form's session cookies
 //	accounts      account SID                    → accountRecord
 //	bins          bin SID                        → binRecord
 //	account_bins  account SID + creation seq     → bin SID + uint32 usage slot (listing in creation order)
@@ -62,7 +63,11 @@ var (
 	keyFlushGeneration = []byte("flush_generation")
 	keyAccountCount    = []byte("accounts")
 	keyBinCount        = []byte("bins")
+	keySessionKey      = []byte("session_key")
 )
+
+// sessionKeySize is the length of the key stored at keySessionKey.
+const sessionKeySize = 32
 
 // migrations brings a database from any earlier schema version to the
 // current one: migrations[i] turns version i into version i+1, and the
@@ -202,12 +207,15 @@ func checkSchema(tx *bbolt.Tx, migrations []func(*bbolt.Tx) error) error {
 // The Twilio auth token is kept as given because request signatures are
 // HMACs keyed with it.
 type accountRecord struct {
-	SID             string    `json:"sid"`
-	FriendlyName    string    `json:"friendly_name"`
-	AuthTokenSHA256 []byte    `json:"auth_token_sha256"`
-	TwilioAuthToken string    `json:"twilio_auth_token,omitempty"`
-	DateCreated     time.Time `json:"date_created"`
-	DateUpdated     time.Time `json:"date_updated"`
+	SID             string `json:"sid"`
+	FriendlyName    string `json:"friendly_name"`
+	AuthTokenSHA256 []byte `json:"auth_token_sha256"`
+	TwilioAuthToken string `json:"twilio_auth_token,omitempty"`
+	// SessionEpoch counts the times every session of the account was
+	// ended; a record written before it existed reads as 0.
+	SessionEpoch uint64    `json:"session_epoch,omitempty"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
 }
 
 // binRecord is a bin as stored: its current content, which is also saved

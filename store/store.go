@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,8 @@ type DB struct {
 	// Write generations of bins and accounts; see generation.go.
 	gens *generations
 
+	sessionKey []byte // nil when a read-only file has none
+
 	usage   *usageTable // every bin's usage counters; see counters.go
 	usageMu sync.Mutex  // held by whoever hands out or takes back slots, and by the flush
 	buf     buffer      // events not yet written; see usage.go
@@ -119,6 +122,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	var generation uint64
+	var sessionKey []byte
 	usage := newUsageTable()
 	prepare := bdb.Update
 	if opts.ReadOnly {
@@ -132,7 +136,12 @@ func Open(path string, opts Options) (*DB, error) {
 		} else if err := setup(tx, migrations); err != nil {
 			return err
 		}
-		generation = getU64(tx.Bucket(bucketMeta), keyFlushGeneration)
+		meta := tx.Bucket(bucketMeta)
+		generation = getU64(meta, keyFlushGeneration)
+		var err error
+		if sessionKey, err = loadSessionKey(meta, !opts.ReadOnly); err != nil {
+			return err
+		}
 		return usage.load(tx)
 	})
 	if err != nil {
@@ -145,6 +154,7 @@ func Open(path string, opts Options) (*DB, error) {
 		opts:        opts,
 		accounts:    newRecordCache[accountRecord](cacheBudget),
 		gens:        newGenerations(),
+		sessionKey:  sessionKey,
 		usage:       usage,
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
@@ -161,6 +171,34 @@ func Open(path string, opts Options) (*DB, error) {
 // ReadOnly reports whether the DB was opened with Options.ReadOnly.
 func (db *DB) ReadOnly() bool {
 	return db.opts.ReadOnly
+}
+
+// SessionKey returns the key that signs the web form's session cookies:
+// 32 random bytes made once, when the file was first opened for writing,
+// and kept in it, so that sessions outlast a restart (and are in every
+// backup). ErrNotFound when the file, opened read-only, has none yet.
+func (db *DB) SessionKey() ([]byte, error) {
+	if db.sessionKey == nil {
+		return nil, fmt.Errorf("store: session key: the read-only database holds none: %w", ErrNotFound)
+	}
+	return append([]byte(nil), db.sessionKey...), nil
+}
+
+// loadSessionKey returns the stored session key, creating it first when
+// there is none and create is set; nil when there is none.
+func loadSessionKey(meta *bbolt.Bucket, create bool) ([]byte, error) {
+	if v := meta.Get(keySessionKey); v != nil {
+		if len(v) != sessionKeySize {
+			return nil, fmt.Errorf("session key: %d bytes, want %d", len(v), sessionKeySize)
+		}
+		return append([]byte(nil), v...), nil
+	}
+	if !create {
+		return nil, nil
+	}
+	key := make([]byte, sessionKeySize)
+	_, _ = rand.Read(key) // never fails (crypto/rand since Go 1.24)
+	return key, meta.Put(keySessionKey, key)
 }
 
 // update runs fn in a write transaction, or fails with ErrReadOnly.

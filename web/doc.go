@@ -16,12 +16,14 @@
 //
 // Security, in short:
 //
-//   - A session is a cookie holding the account SID, a CSRF token and an
-//     expiry, signed with HMAC-SHA256 (Config.SessionKey, or a random key
-//     made at start, which ends every session on restart). It is HttpOnly,
-//     SameSite=Strict, and Secure when the request came over TLS or
-//     Config.PublicURL is https. Signing out clears the cookie; a copy of the
-//     cookie stays valid until it expires, as with any stateless session.
+//   - A session is a cookie holding the account SID, the account's session
+//     epoch, a CSRF token and an expiry, signed with HMAC-SHA256
+//     (Config.SessionKey, or the key kept in the database, so that sessions
+//     outlast a restart). It is HttpOnly, SameSite=Strict, and Secure when
+//     the request came over TLS or Config.PublicURL is https. Every request
+//     compares the epoch with the account's: signing out, or rotating the
+//     auth token, moves the account's on and so ends every copy of every
+//     session of the account, in every browser.
 //   - Every POST carries the session's CSRF token, compared in constant
 //     time; a missing or wrong token is a 403 page. Visitors who are not
 //     signed in get a session too, so that the sign-in form has a token

@@ -56,14 +56,30 @@ func (h *Handler) wrap(f handlerFunc, private bool) http.Handler {
 }
 
 // begin reads the session, checks a POST's CSRF token, and for a private
-// page reads the account. It returns the request carrying them.
+// page reads the account. It returns the request carrying them. A session
+// whose account is gone, or has ended its sessions since (its session
+// epoch moved on), is signed out: it keeps its CSRF token, so that a form
+// open in it still reaches the sign-in page, but no account.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request, private bool) (*http.Request, error) {
 	sess, ok := h.sessions.read(r)
 	if !ok {
-		sess = h.sessions.start("")
+		sess = h.sessions.start("", 0)
 		h.sessions.write(w, r, sess)
 	}
-	r = r.WithContext(withSession(r.Context(), sess, store.Account{}))
+	var acct store.Account
+	if sess.AccountSID != "" {
+		var err error
+		acct, err = h.db.Account(sess.AccountSID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || err == nil && acct.SessionEpoch != sess.Epoch:
+			sess = session{CSRF: sess.CSRF, Expires: sess.Expires}
+			h.sessions.write(w, r, sess)
+			acct = store.Account{}
+		case err != nil:
+			return r, err
+		}
+	}
+	r = r.WithContext(withSession(r.Context(), sess, acct))
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {
 			return r, errBadForm(err)
@@ -72,20 +88,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, private bool) (*
 			return r, errCSRF
 		}
 	}
-	if !private {
-		return r, nil
-	}
-	if sess.AccountSID == "" {
+	if private && sess.AccountSID == "" {
 		return r, errSignedOut
 	}
-	acct, err := h.db.Account(sess.AccountSID)
-	if errors.Is(err, store.ErrNotFound) {
-		return r, errSignedOut // the account is gone
-	}
-	if err != nil {
-		return r, err
-	}
-	return r.WithContext(withSession(r.Context(), sess, acct)), nil
+	return r, nil
 }
 
 // pageError is an error that is shown to the user as it is: a status, a

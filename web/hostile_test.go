@@ -1,10 +1,13 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +113,9 @@ func TestHostileSessionCookies(t *testing.T) {
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	require.NoError(t, err)
 	fields := strings.Split(string(raw), "|")
-	require.Len(t, fields, 3)
+	require.Len(t, fields, 5)
+	me := "v2|" + env.acct.SID + "|0|"  // version, SID, epoch
+	them := "v2|" + other.SID + "|0|x|" // and a CSRF token
 
 	encode := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	// signed signs a payload with the server's own key: what only the
@@ -126,21 +131,27 @@ func TestHostileSessionCookies(t *testing.T) {
 		name  string
 		value string
 	}{
-		{"another account's SID, the signature kept", encode(other.SID+"|"+fields[1]+"|"+fields[2]) + "." + sig},
-		{"a later expiry, the signature kept", encode(fields[0]+"|"+fields[1]+"|"+future+"0") + "." + sig},
-		{"signed with another key", encode(other.SID+"|x|"+future) + "." + base64.RawURLEncoding.EncodeToString(otherKey.sign([]byte(other.SID+"|x|"+future)))},
-		{"signed with an empty key", encode(other.SID+"|x|"+future) + "." + base64.RawURLEncoding.EncodeToString((&sessions{}).sign([]byte(other.SID+"|x|"+future)))},
+		{"another account's SID, the signature kept", encode("v2|"+other.SID+"|"+strings.Join(fields[2:], "|")) + "." + sig},
+		{"a later expiry, the signature kept", encode(strings.Join(fields[:4], "|")+"|"+future+"0") + "." + sig},
+		{"a later epoch, the signature kept", encode(me[:len(me)-2]+"1|"+strings.Join(fields[3:], "|")) + "." + sig},
+		{"signed with another key", encode(them+future) + "." + base64.RawURLEncoding.EncodeToString(otherKey.sign([]byte(them+future)))},
+		{"signed with an empty key", encode(them+future) + "." + base64.RawURLEncoding.EncodeToString((&sessions{}).sign([]byte(them+future)))},
 		{"the signature of another cookie", payload + "." + base64.RawURLEncoding.EncodeToString(env.h.sessions.sign([]byte("x")))},
 		{"a truncated signature", payload + "." + sig[:len(sig)/2]},
 		{"a padded signature", payload + "." + sig + "=="},
 		{"a padded payload", payload + "=." + sig},
-		{"expired", signed(env.acct.SID + "|x|" + past)},
-		{"expiring now", signed(env.acct.SID + "|x|" + strconv.FormatInt(time.Now().Unix(), 10))},
-		{"expiry not a number", signed(env.acct.SID + "|x|soon")},
-		{"no CSRF token", signed(env.acct.SID + "||" + future)},
-		{"a fourth field", signed(env.acct.SID + "|x|" + future + "|admin")},
-		{"signed out", signed("|x|" + future)},
-		{"an account that does not exist", signed("AC" + strings.Repeat("0", 32) + "|x|" + future)},
+		{"expired", signed(me + "x|" + past)},
+		{"expiring now", signed(me + "x|" + strconv.FormatInt(time.Now().Unix(), 10))},
+		{"expiry not a number", signed(me + "x|soon")},
+		{"no CSRF token", signed(me + "|" + future)},
+		{"a sixth field", signed(me + "x|" + future + "|admin")},
+		{"another version", signed("v3|" + env.acct.SID + "|0|x|" + future)},
+		{"no version", signed(env.acct.SID + "|0|x|" + future)},
+		{"epoch not a number", signed("v2|" + env.acct.SID + "|one|x|" + future)},
+		{"a negative epoch", signed("v2|" + env.acct.SID + "|-1|x|" + future)},
+		{"another epoch", signed("v2|" + env.acct.SID + "|1|x|" + future)},
+		{"signed out", signed("v2||0|x|" + future)},
+		{"an account that does not exist", signed("v2|AC" + strings.Repeat("0", 32) + "|0|x|" + future)},
 		{"empty", ""},
 		{"only a dot", "."},
 		{"10 kB", strings.Repeat("A", 10<<10) + "." + sig},
@@ -346,5 +357,97 @@ func TestWebLimitsAtTheirEdge(t *testing.T) {
 		assert.Equal(t, http.StatusRequestEntityTooLarge, res.code, promiseFormLimits)
 		assert.Contains(t, text(res.body), "Nothing was changed", promiseFormLimits)
 		assert.Equal(t, 0, countBins(t, env))
+	})
+}
+
+// TestHostileSessionRevocation: a copy of a session cookie stops working
+// once its account signs out or changes its auth token, and a restart
+// keeps sessions.
+func TestHostileSessionRevocation(t *testing.T) {
+	copyOf := func(c *client) *client {
+		cookie := *c.cookie
+		return &client{t: c.t, h: c.h, cookie: &cookie, csrf: c.csrf}
+	}
+	signedOut := func(t *testing.T, c *client, why string) {
+		t.Helper()
+		res := c.get("/bins")
+		assert.Equal(t, http.StatusSeeOther, res.code, why)
+		assert.Equal(t, "/login?next=%2Fbins", res.location(), why)
+	}
+	t.Run("a copy made before sign-out is refused after it", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		c := env.signedIn()
+		stolen := copyOf(c)
+		other := env.signedIn() // the same account in another browser
+		require.Equal(t, http.StatusOK, stolen.get("/bins").code)
+		require.Equal(t, http.StatusSeeOther, c.post("/logout", nil).code)
+		signedOut(t, stolen, "sign-out ends every session of the account")
+		signedOut(t, other, "sign-out ends every session of the account")
+		post := stolen.post("/bins", editorForm("pwned", validTemplate, "lenient", 0))
+		assert.Equal(t, http.StatusForbidden, post.code)
+		assert.Equal(t, 0, countBins(t, env))
+		// Signing in again works, and the new session is not ended by
+		// the old one's sign-out.
+		again := env.signedIn()
+		assert.Equal(t, http.StatusOK, again.get("/bins").code)
+		signedOut(t, stolen, "the new session does not revive the old ones")
+	})
+	t.Run("a cookie from before a token rotation is refused after it", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		c := env.signedIn()
+		token, err := env.db.RotateAuthToken(env.acct.SID)
+		require.NoError(t, err)
+		signedOut(t, c, "rotating the auth token ends every session")
+		fresh := env.signedInAs(env.acct.SID, token)
+		assert.Equal(t, http.StatusOK, fresh.get("/bins").code)
+	})
+	t.Run("sessions survive a restart", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "twimlbin.db")
+		open := func() (*store.DB, *Handler) {
+			db, err := store.Open(path, store.Options{NoSync: true})
+			require.NoError(t, err)
+			h, err := New(Config{}, db, nil)
+			require.NoError(t, err)
+			return db, h
+		}
+		db, h := open()
+		acct, token, err := db.CreateAccount("Restart")
+		require.NoError(t, err)
+		env := &testEnv{t: t, db: db, h: h, acct: acct, token: token}
+		c := env.signedIn()
+		require.NoError(t, db.Close())
+
+		db, h = open()
+		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		c.h = h
+		assert.Equal(t, http.StatusOK, c.get("/bins").code, "a restart keeps sessions")
+		assert.Equal(t, http.StatusSeeOther, c.post("/bins", editorForm("after", validTemplate, "lenient", 0)).code,
+			"the form's CSRF token is still the session's")
+	})
+	t.Run("a forged epoch fails the signature", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		c := env.signedIn()
+		require.Equal(t, http.StatusSeeOther, env.signedIn().post("/logout", nil).code)
+		signedOut(t, c, "the epoch has moved on")
+		payload, sig, _ := strings.Cut(c.cookie.Value, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(payload)
+		require.NoError(t, err)
+		fields := strings.Split(string(raw), "|")
+		require.Len(t, fields, 5)
+		require.Equal(t, "0", fields[2])
+		fields[2] = "1" // the account's epoch now
+		forged := &client{t: t, h: env.h, cookie: &http.Cookie{Name: sessionCookie,
+			Value: base64.RawURLEncoding.EncodeToString([]byte(strings.Join(fields, "|"))) + "." + sig}}
+		signedOut(t, forged, promiseSession)
+	})
+	t.Run("a cookie of the earlier format is refused", func(t *testing.T) {
+		env := newTestEnv(t, Config{})
+		future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+		p := env.acct.SID + "|x|" + future
+		m := hmac.New(sha256.New, env.h.sessions.key)
+		m.Write([]byte("twimlbin session v1\x00" + p))
+		old := &client{t: t, h: env.h, cookie: &http.Cookie{Name: sessionCookie,
+			Value: base64.RawURLEncoding.EncodeToString([]byte(p)) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))}}
+		signedOut(t, old, promiseSession)
 	})
 }

@@ -21,6 +21,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.sessions.write(w, r, h.sessions.start(acct.SID))
+	h.sessions.write(w, r, h.sessions.start(acct.SID, acct.SessionEpoch))
 	return redirect(w, r, form.Next)
 }

@@ -15,13 +15,20 @@ import (
 // sessionCookie is the name of the session cookie.
 const sessionCookie = "twimlbin_session"
 
+// sessionVersion is the first field of a cookie's payload: a cookie of
+// another layout is refused, whatever it holds.
+const sessionVersion = "v2"
+
 // session is what the session cookie holds. Visitors who are not signed in
 // have one too, with an empty AccountSID, so that the sign-in form carries
 // a CSRF token.
 type session struct {
 	AccountSID string // "" when signed out
-	CSRF       string // the token every form of the session carries
-	Expires    time.Time
+	// Epoch is the account's store.Account.SessionEpoch when the session
+	// began: once the account's moves on, the session is over.
+	Epoch   uint64
+	CSRF    string // the token every form of the session carries
+	Expires time.Time
 }
 
 // sessions makes, signs and reads session cookies.
@@ -31,14 +38,15 @@ type sessions struct {
 	secure   bool // always Secure: the public URL is https
 }
 
-// start returns a new session of the account ("" for none) with a new CSRF
-// token.
-func (s *sessions) start(accountSID string) session {
-	return session{AccountSID: accountSID, CSRF: rand.Text(), Expires: time.Now().Add(s.lifetime)}
+// start returns a new session of the account ("" for none), under the
+// account's session epoch, with a new CSRF token.
+func (s *sessions) start(accountSID string, epoch uint64) session {
+	return session{AccountSID: accountSID, Epoch: epoch, CSRF: rand.Text(), Expires: time.Now().Add(s.lifetime)}
 }
 
 // read returns the request's session when its cookie is there, signed with
-// the key and not expired.
+// the key, of this layout and not expired. Whether its epoch is still the
+// account's is for the caller to check.
 func (s *sessions) read(r *http.Request) (session, bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -53,20 +61,23 @@ func (s *sessions) read(r *http.Request) (session, bool) {
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.sign(raw)) {
 		return session{}, false
 	}
+	// version | account SID | epoch | CSRF token | expiry
 	fields := strings.Split(string(raw), "|")
-	if len(fields) != 3 || fields[1] == "" {
+	if len(fields) != 5 || fields[0] != sessionVersion || fields[3] == "" {
 		return session{}, false
 	}
-	exp, err := strconv.ParseInt(fields[2], 10, 64)
-	if err != nil || time.Now().Unix() >= exp {
+	epoch, err1 := strconv.ParseUint(fields[2], 10, 64)
+	exp, err2 := strconv.ParseInt(fields[4], 10, 64)
+	if err1 != nil || err2 != nil || time.Now().Unix() >= exp {
 		return session{}, false
 	}
-	return session{AccountSID: fields[0], CSRF: fields[1], Expires: time.Unix(exp, 0)}, true
+	return session{AccountSID: fields[1], Epoch: epoch, CSRF: fields[3], Expires: time.Unix(exp, 0)}, true
 }
 
 // write sets the cookie of sess.
 func (s *sessions) write(w http.ResponseWriter, r *http.Request, sess session) {
-	raw := []byte(sess.AccountSID + "|" + sess.CSRF + "|" + strconv.FormatInt(sess.Expires.Unix(), 10))
+	raw := []byte(sessionVersion + "|" + sess.AccountSID + "|" + strconv.FormatUint(sess.Epoch, 10) + "|" +
+		sess.CSRF + "|" + strconv.FormatInt(sess.Expires.Unix(), 10))
 	value := base64.RawURLEncoding.EncodeToString(raw) + "." + base64.RawURLEncoding.EncodeToString(s.sign(raw))
 	http.SetCookie(w, s.cookie(r, value, sess.Expires))
 }
@@ -94,7 +105,7 @@ func (s *sessions) cookie(r *http.Request, value string, expires time.Time) *htt
 // MACs apart from anything else the key might ever sign.
 func (s *sessions) sign(payload []byte) []byte {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("twimlbin session v1\x00"))
+	m.Write([]byte("twimlbin session " + sessionVersion + "\x00"))
 	m.Write(payload)
 	return m.Sum(nil)
 }

@@ -68,10 +68,16 @@ func TestSessionIsChecked(t *testing.T) {
 		}
 	})
 	t.Run("another key", func(t *testing.T) {
-		other, err := New(Config{}, env.db, nil)
+		other, err := New(Config{SessionKey: []byte(strings.Repeat("o", MinSessionKeyBytes))}, env.db, nil)
 		require.NoError(t, err)
 		res := (&client{t: t, h: other, cookie: c.cookie}).get("/bins")
-		assert.Equal(t, http.StatusSeeOther, res.code, "a restart with a new random key ends sessions")
+		assert.Equal(t, http.StatusSeeOther, res.code, "a restart with another key ends sessions")
+	})
+	t.Run("the database's key", func(t *testing.T) {
+		again, err := New(Config{}, env.db, nil)
+		require.NoError(t, err)
+		res := (&client{t: t, h: again, cookie: c.cookie}).get("/bins")
+		assert.Equal(t, http.StatusOK, res.code, "a restart over the same database keeps sessions")
 	})
 	t.Run("expired", func(t *testing.T) {
 		s := env.h.sessions
@@ -84,7 +90,7 @@ func TestSessionIsChecked(t *testing.T) {
 	})
 	t.Run("round trip", func(t *testing.T) {
 		s := env.h.sessions
-		want := s.start(env.acct.SID)
+		want := s.start(env.acct.SID, 7)
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		s.write(rec, req, want)
@@ -92,6 +98,7 @@ func TestSessionIsChecked(t *testing.T) {
 		got, ok := s.read(req)
 		require.True(t, ok)
 		assert.Equal(t, want.AccountSID, got.AccountSID)
+		assert.Equal(t, want.Epoch, got.Epoch)
 		assert.Equal(t, want.CSRF, got.CSRF)
 		assert.Equal(t, want.Expires.Unix(), got.Expires.Unix())
 	})

@@ -19,7 +19,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sess := h.sessions.start(acct.SID)
+	sess := h.sessions.start(acct.SID, acct.SessionEpoch)
 	h.sessions.write(w, r, sess)
 	// The page is rendered for the new session: its links and forms are
 	// the signed-in account's.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -35,8 +36,9 @@ type Config struct {
 	// OpenSignup lets anyone create an account with the sign-up page.
 	OpenSignup bool
 	// SessionKey signs the session cookies; at least MinSessionKeyBytes
-	// bytes. Empty: a random key is made by New, and sessions end when the
-	// process does.
+	// bytes. Empty: the database's own key (store.DB.SessionKey), so that
+	// sessions outlast a restart; a read-only database without one gets a
+	// random key, and sessions end when the process does.
 	SessionKey []byte
 	// SessionLifetime is how long a sign-in lasts; 0 means
 	// DefaultSessionLifetime.
@@ -71,16 +73,22 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	key := cfg.SessionKey
 	switch {
 	case len(key) == 0:
-		key = make([]byte, MinSessionKeyBytes)
-		rand.Read(key)
+		key, err = db.SessionKey()
+		if errors.Is(err, store.ErrNotFound) {
+			key = make([]byte, MinSessionKeyBytes)
+			rand.Read(key)
+			logger.Warn("the read-only database holds no session key, so web sessions are signed with a random one and end when twimlbin stops; open the database once with write access to make one")
+		} else if err != nil {
+			return nil, err
+		}
 	case len(key) < MinSessionKeyBytes:
 		return nil, fmt.Errorf("web: the session key is %d bytes; use at least %d", len(key), MinSessionKeyBytes)
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	pages, err := parsePages()
 	if err != nil {

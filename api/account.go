@@ -68,7 +68,7 @@ func (s *Server) updateAccount(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := checkText("friendly_name", req.FriendlyName, maxFriendlyName); err != nil {
+	if err := checkFriendlyName(req.FriendlyName); err != nil {
 		return err
 	}
 	if err := checkText("twilio_auth_token", req.TwilioAuthToken, maxTwilioAuthToken); err != nil {
@@ -129,7 +129,7 @@ func (s *Server) signup(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := checkText("friendly_name", req.FriendlyName, maxFriendlyName); err != nil {
+	if err := checkFriendlyName(req.FriendlyName); err != nil {
 		return err
 	}
 	name := ""

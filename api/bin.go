@@ -20,9 +20,6 @@ const (
 	maxPageSize     = 1000
 )
 
-// maxFriendlyName is the longest friendly_name, in characters, as Twilio's.
-const maxFriendlyName = 64
-
 // binResource is a bin as the API shows it.
 type binResource struct {
 	SID              string             `json:"sid"`
@@ -94,7 +91,7 @@ func (s *Server) createBin(c echo.Context) error {
 // template. The friendly name is checked only when the request sets it, so
 // that a bin named under older rules can still be updated.
 func checkBin(req binRequest, in store.BinInput) (*engine.Template, error) {
-	if err := checkText("friendly_name", req.FriendlyName, maxFriendlyName); err != nil {
+	if err := checkFriendlyName(req.FriendlyName); err != nil {
 		return nil, err
 	}
 	if _, err := parsePolicy(in.RenderPolicy); err != nil {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // decode reads a request body into dst, a pointer to a struct whose fields
@@ -236,6 +237,27 @@ func (p *params) UnmarshalText(b []byte) error {
 	}
 	*p = params(v)
 	return nil
+}
+
+// checkFriendlyName refuses a friendly_name that store.CheckFriendlyName
+// refuses, saying why.
+func checkFriendlyName(name *string) error {
+	if name == nil {
+		return nil
+	}
+	if err := store.CheckFriendlyName(*name); err != nil {
+		return friendlyNameError(err)
+	}
+	return nil
+}
+
+// friendlyNameError is the 400 of a name store.CheckFriendlyName refused.
+func friendlyNameError(err error) *Error {
+	var fe *store.FriendlyNameError
+	if !errors.As(err, &fe) {
+		return errInvalidParameter("friendly_name is not allowed.")
+	}
+	return errInvalidParameter("friendly_name " + fe.Problem + ".")
 }
 
 // checkText refuses a text field that is too long or not UTF-8.

@@ -154,6 +154,8 @@ func (s *Server) toError(err error) *Error {
 	case errors.Is(err, store.ErrUnauthorized):
 		e := *errUnauthorized
 		return &e
+	case errors.Is(err, store.ErrBadFriendlyName):
+		return friendlyNameError(err)
 	case errors.Is(err, store.ErrBadPageToken):
 		return newError(http.StatusBadRequest, codeBadPageToken,
 			"page_token is not valid: use the next_page_uri of a previous page as it is.")

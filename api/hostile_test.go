@@ -878,10 +878,10 @@ func TestAPILimitsAtTheirEdge(t *testing.T) {
 
 	t.Run("friendly_name", func(t *testing.T) {
 		e.t = t
-		e.ok(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate, "friendly_name": strings.Repeat("é", maxFriendlyName)}}, http.StatusCreated, nil)
-		e.fail(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate, "friendly_name": strings.Repeat("é", maxFriendlyName+1)}}, 400, codeInvalidParameter)
-		e.ok(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": strings.Repeat("a", maxFriendlyName)}}, http.StatusOK, nil)
-		e.fail(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": strings.Repeat("a", maxFriendlyName+1)}}, 400, codeInvalidParameter)
+		e.ok(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate, "friendly_name": strings.Repeat("é", store.MaxFriendlyName)}}, http.StatusCreated, nil)
+		e.fail(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate, "friendly_name": strings.Repeat("é", store.MaxFriendlyName+1)}}, 400, codeInvalidParameter)
+		e.ok(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": strings.Repeat("a", store.MaxFriendlyName)}}, http.StatusOK, nil)
+		e.fail(req{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": strings.Repeat("a", store.MaxFriendlyName+1)}}, 400, codeInvalidParameter)
 	})
 
 	t.Run("twilio_auth_token", func(t *testing.T) {
@@ -954,6 +954,84 @@ func TestHostileRenderLimitsAtTheBinURL(t *testing.T) {
 			if got := strings.Count(lenient.Body.String(), tt.lenientCount); got != tt.lenientTimes {
 				t.Errorf("%s: lenient: %d × %q in %s, want %d", promiseLimit, got, tt.lenientCount, lenient.Body, tt.lenientTimes)
 			}
+		})
+	}
+}
+
+// friendlyNameCases are names the API and the web form both refuse, each
+// with what the message names, and names both accept; web/hostile_test.go
+// holds the same lists.
+var (
+	badFriendlyNames = map[string]struct{ name, says string }{
+		"NUL":                 {"a\x00b", "(U+0000) at character 2"},
+		"tab":                 {"a\tb", "(U+0009) at character 2"},
+		"line feed":           {"a\nb", "(U+000A) at character 2"},
+		"carriage return":     {"a\rb", "(U+000D) at character 2"},
+		"CRLF":                {"ab\r\nSet-Cookie: x", "(U+000D) at character 3"},
+		"escape":              {"\x1b[31mred", "(U+001B) at character 1"},
+		"DEL":                 {"a\x7f", "(U+007F) at character 2"},
+		"C1 next line":        {"a\u0085b", "(U+0085) at character 2"},
+		"line separator":      {"a\u2028b", "(U+2028) at character 2"},
+		"paragraph separator": {"a\u2029b", "(U+2029) at character 2"},
+		"not UTF-8":           {"a\xffb", "not UTF-8"},
+		"65 characters":       {strings.Repeat("é", 65), "65 characters long; the limit is 64"},
+	}
+	goodFriendlyNames = []string{"", "Main line", "Café ☎ 日本語 🎉", "<b>&amp;</b> \"quoted\" 'x'", strings.Repeat("é", 64)}
+)
+
+// TestHostileFriendlyNames: a bin's or an account's friendly_name holding
+// a control character, or too long, is a 400 naming the field, on every
+// route that sets it; nothing is saved.
+func TestHostileFriendlyNames(t *testing.T) {
+	e := newEnv(t, Config{OpenSignup: true})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	for what, tt := range badFriendlyNames {
+		t.Run(what, func(t *testing.T) {
+			e.t = t
+			for _, r := range []req{
+				{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"friendly_name": tt.name, "template": helloTemplate}},
+				{method: "POST", path: "/api/v1/bins", user: &u, form: url.Values{"friendly_name": {tt.name}, "template": {helloTemplate}}},
+				{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": tt.name}},
+				{method: "PATCH", path: "/api/v1/bins/" + b.SID, user: &u, form: url.Values{"friendly_name": {tt.name}}},
+				{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": tt.name}},
+				{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": tt.name}},
+			} {
+				if strings.Contains(what, "UTF-8") && r.json != nil {
+					continue // encoding/json turns invalid UTF-8 into U+FFFD
+				}
+				got := e.fail(r, 400, codeInvalidParameter)
+				if !strings.HasPrefix(got.Message, "friendly_name ") || !strings.Contains(got.Message, tt.says) {
+					t.Errorf("%s %s: message %q, want it to name friendly_name and say %q", r.method, r.path, got.Message, tt.says)
+				}
+			}
+		})
+	}
+	e.t = t
+	var acct accountResource
+	e.ok(req{method: "GET", path: "/api/v1/account", user: &u}, http.StatusOK, &acct)
+	if acct.FriendlyName != "alice" {
+		t.Errorf("account renamed to %q", acct.FriendlyName)
+	}
+	var bin binResource
+	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID, user: &u}, http.StatusOK, &bin)
+	if bin.Revision != 1 {
+		t.Errorf("bin at revision %d", bin.Revision)
+	}
+	if n, _ := e.db.CountAccounts(); n != 1 {
+		t.Errorf("%d accounts", n)
+	}
+
+	for _, name := range goodFriendlyNames {
+		t.Run("accepted "+name, func(t *testing.T) {
+			e.t = t
+			var got binResource
+			e.ok(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"friendly_name": name, "template": helloTemplate}}, http.StatusCreated, &got)
+			if got.FriendlyName != name {
+				t.Errorf("saved %q", got.FriendlyName)
+			}
+			e.ok(req{method: "POST", path: "/api/v1/account", user: &u, form: url.Values{"friendly_name": {name}}}, http.StatusOK, nil)
+			e.ok(req{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": name}}, http.StatusCreated, nil)
 		})
 	}
 }

@@ -40,8 +40,12 @@ func (r accountRecord) account() Account {
 
 // CreateAccount creates an account and returns it with its auth token
 // (32 lowercase hex digits). Only a hash of the token is stored, so this is
-// the one time it can be shown.
+// the one time it can be shown. A *FriendlyNameError for a name
+// CheckFriendlyName refuses.
 func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
+	if err := checkName("create account", friendlyName); err != nil {
+		return Account{}, "", err
+	}
 	token := randomHex()
 	var rec accountRecord
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -124,8 +128,14 @@ func (db *DB) CountAccounts() (int, error) {
 }
 
 // UpdateAccount changes the fields given as non-nil and returns the account.
-// ErrNotFound for an unknown SID.
+// ErrNotFound for an unknown SID; a *FriendlyNameError for a name
+// CheckFriendlyName refuses.
 func (db *DB) UpdateAccount(sid string, friendlyName *string) (Account, error) {
+	if friendlyName != nil {
+		if err := checkName("update account", *friendlyName); err != nil {
+			return Account{}, err
+		}
+	}
 	return db.updateAccount(sid, func(rec *accountRecord) {
 		if friendlyName != nil {
 			rec.FriendlyName = *friendlyName

@@ -88,8 +88,12 @@ func (r revisionRecord) revision() Revision {
 }
 
 // CreateBin saves a new bin of the account, at revision 1. ErrNotFound when
-// the account does not exist.
+// the account does not exist; a *FriendlyNameError for a name
+// CheckFriendlyName refuses.
 func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
+	if err := checkName("create bin", in.FriendlyName); err != nil {
+		return Bin{}, err
+	}
 	db.usageMu.Lock()
 	defer db.usageMu.Unlock()
 	slot := db.usage.reserve()
@@ -200,8 +204,15 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 //
 // Callers changing only some fields read the bin first and pass its
 // Revision as ifRevision, so that a concurrent write is not lost.
+//
+// A new friendly name that CheckFriendlyName refuses is a
+// *FriendlyNameError; the current one is kept as it is, so that a bin
+// named under older rules can still be changed.
 func (db *DB) UpdateBin(accountSID, sid string, ifRevision int, in BinInput) (Bin, error) {
-	return db.saveRevision(accountSID, sid, ifRevision, func(*bbolt.Tx) (BinInput, error) {
+	return db.saveRevision(accountSID, sid, ifRevision, func(_ *bbolt.Tx, cur binRecord) (BinInput, error) {
+		if in.FriendlyName != cur.FriendlyName {
+			return in, checkName("bin "+sid, in.FriendlyName)
+		}
 		return in, nil
 	})
 }
@@ -211,7 +222,7 @@ func (db *DB) UpdateBin(accountSID, sid string, ifRevision int, in BinInput) (Bi
 // ErrNotFound when there is no such bin or revision, or the bin belongs to
 // another account.
 func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin, error) {
-	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx) (BinInput, error) {
+	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx, _ binRecord) (BinInput, error) {
 		r, err := findRevision(tx, sid, rev)
 		if err != nil {
 			return BinInput{}, err
@@ -222,7 +233,7 @@ func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin,
 
 // saveRevision is UpdateBin and RestoreRevision: it checks the bin and
 // ifRevision, then saves what content returns as the next revision.
-func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx) (BinInput, error)) (Bin, error) {
+func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx, binRecord) (BinInput, error)) (Bin, error) {
 	var b Bin
 	defer db.gens.bump(sid)
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -233,7 +244,7 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 		if ifRevision != 0 && ifRevision != rec.Revision {
 			return fmt.Errorf("bin %s is at revision %d, not %d: %w", sid, rec.Revision, ifRevision, ErrConflict)
 		}
-		in, err := content(tx)
+		in, err := content(tx, rec)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,4 +74,64 @@ func TestSessionKeyIsKept(t *testing.T) {
 	ro := openTestWith(t, path, Options{ReadOnly: true})
 	_, err = ro.SessionKey()
 	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestFriendlyNameRule: every write of a friendly name takes the one rule,
+// and a bin named under older rules can still be changed and restored.
+func TestFriendlyNameRule(t *testing.T) {
+	for name, want := range map[string]string{
+		"":                      "",
+		"Main line":             "",
+		"Café ☎ 日本語 🎉":          "",
+		strings.Repeat("é", 64): "",
+		strings.Repeat("é", 65): "is 65 characters long; the limit is 64",
+		"a\x00b":                "holds a NUL (U+0000) at character 2",
+		"é\tb":                  "holds a tab (U+0009) at character 2",
+		"ab\r\n":                "holds a carriage return (U+000D) at character 3",
+		"\x1b[0m":               "holds an escape (U+001B) at character 1",
+		"a\u0085":               "holds a control character (U+0085) at character 2",
+		"a\u2028":               "holds a line separator (U+2028) at character 2",
+		"ab\xff":                "is not UTF-8 text: byte 3 is not part of a character",
+	} {
+		err := CheckFriendlyName(name)
+		if want == "" {
+			assert.NoError(t, err, "%q", name)
+			continue
+		}
+		var fe *FriendlyNameError
+		require.ErrorAs(t, err, &fe, "%q", name)
+		assert.ErrorIs(t, err, ErrBadFriendlyName)
+		assert.Contains(t, fe.Problem, want)
+	}
+
+	db := openTest(t)
+	sid, _ := newAccount(t, db)
+	bad := "line\nbreak"
+	_, _, err := db.CreateAccount(bad)
+	assert.ErrorIs(t, err, ErrBadFriendlyName)
+	_, err = db.UpdateAccount(sid, &bad)
+	assert.ErrorIs(t, err, ErrBadFriendlyName)
+	_, err = db.CreateBin(sid, BinInput{FriendlyName: bad, Template: "<Response/>", RenderPolicy: "lenient"})
+	assert.ErrorIs(t, err, ErrBadFriendlyName)
+	b := newBin(t, db, sid, "fine")
+	_, err = db.UpdateBin(sid, b.SID, 0, BinInput{FriendlyName: bad, Template: "<Response/>", RenderPolicy: "lenient"})
+	assert.ErrorIs(t, err, ErrBadFriendlyName)
+	n, err := db.CountAccounts()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	// A name stored before the rule.
+	require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
+		rec, err := findBin(tx, sid, b.SID)
+		if err != nil {
+			return err
+		}
+		rec.FriendlyName = bad
+		return putBin(tx, rec)
+	}))
+	updated, err := db.UpdateBin(sid, b.SID, 0, BinInput{FriendlyName: bad, Template: "<Response><Hangup/></Response>", RenderPolicy: "lenient"})
+	require.NoError(t, err, "the name it has is kept")
+	restored, err := db.RestoreRevision(sid, b.SID, 1, updated.Revision)
+	require.NoError(t, err, "an old revision is restored as it was")
+	assert.Equal(t, bad, restored.FriendlyName)
 }

@@ -322,7 +322,7 @@ func now() time.Time {
 // wrap names the operation in an unexpected error. The store's own errors
 // already say what was not found or in conflict, and pass unchanged.
 func wrap(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName} {
 		if errors.Is(err, known) {
 			return err
 		}

@@ -353,7 +353,8 @@ func TestCheckFindsCorruption(t *testing.T) {
 	require.NoError(t, err)
 	acct, _ := newAccount(t, db)
 	for i := range 50 {
-		newBin(t, db, acct, strings.Repeat("x", i*40))
+		_, err := db.CreateBin(acct, BinInput{FriendlyName: "padded", Template: strings.Repeat("x", i*40), RenderPolicy: "lenient"})
+		require.NoError(t, err)
 	}
 	require.NoError(t, db.Check())
 	var root, pageSize int

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/templates"
 )
 
@@ -39,7 +40,7 @@ func (h *Handler) newBin(w http.ResponseWriter, r *http.Request) error {
 			return errNotFound
 		}
 		entry = &e
-		form.FriendlyName = truncate(e.Title, maxFriendlyName)
+		form.FriendlyName = truncate(e.Title, store.MaxFriendlyName)
 		form.Template = e.Template
 		form.Gallery = e.Slug
 	}

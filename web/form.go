@@ -1,12 +1,10 @@
 package web
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/store"
@@ -14,9 +12,6 @@ import (
 
 // Limits of the forms.
 const (
-	// maxFriendlyName is the longest friendly name, in characters, as the
-	// API's (and Twilio's).
-	maxFriendlyName = 64
 	// maxParams is the most preview parameter rows read from a form.
 	maxParams = 200
 	// spareParamRows is how many empty parameter rows a page adds, so that
@@ -159,16 +154,12 @@ func binFormOf(b store.Bin) binForm {
 	return binForm{FriendlyName: b.FriendlyName, Template: b.Template, RenderPolicy: b.RenderPolicy, Revision: b.Revision}
 }
 
-// checkName returns what is wrong with a friendly name, or "".
+// checkName returns what is wrong with a friendly name, or "": the store's
+// one rule, which the API applies too.
 func checkName(name string) string {
-	if !utf8.ValidString(name) {
-		return "Use UTF-8 text."
-	}
-	if n := utf8.RuneCountInString(name); n > maxFriendlyName {
-		return fmt.Sprintf("The name is %d characters long; the limit is %d.", n, maxFriendlyName)
-	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "The name cannot hold control characters."
+	var fe *store.FriendlyNameError
+	if errors.As(store.CheckFriendlyName(name), &fe) {
+		return "The name " + fe.Problem + "."
 	}
 	return ""
 }

@@ -136,12 +136,17 @@ func (s *Server) signup(c echo.Context) error {
 	if req.FriendlyName != nil {
 		name = *req.FriendlyName
 	}
+	client := s.clientKey(c)
+	if wait := s.limits.signupsByAddr.Wait(client); wait > 0 {
+		return errRateLimited("Too many accounts were created from your address.", wait)
+	}
 	start := time.Now()
 	acct, token, err := s.db.CreateAccount(name)
 	s.metrics.observeStore(opWriteAccount, start)
 	if err != nil {
 		return err
 	}
+	s.limits.signupsByAddr.Add(client)
 	out := newAccountResource(acct)
 	out.AuthToken = token
 	h := c.Response().Header()

@@ -27,6 +27,7 @@ const (
 	codeSignupClosed     = 10102 // 403: POST /api/v1/accounts without open signup
 	codeBadSignature     = 10103 // 403: X-Twilio-Signature missing or wrong
 	codeBackupNotAllowed = 10104 // 403: the account may not read a backup
+	codeRateLimited      = 10105 // 429: too many failed authentications or sign-ups; see Retry-After
 
 	codeNotFound           = 10201 // 404: no such route or resource (or another account's)
 	codeMethodNotAllowed   = 10202 // 405
@@ -58,7 +59,8 @@ type Error struct {
 	// Diagnostics are the template's findings, for codeTemplateInvalid.
 	Diagnostics engine.Diagnostics `json:"diagnostics,omitempty"`
 
-	cause error // logged for 5xx, never shown
+	cause      error // logged for 5xx, never shown
+	retryAfter int   // seconds, the Retry-After of a 429
 }
 
 // Error returns the message, followed by the internal cause if any.
@@ -115,6 +117,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	h := c.Response().Header()
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Basic realm="twimlbin"`)
+	}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
 	h.Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {

@@ -93,6 +93,7 @@ type req struct {
 	body         string     // a raw body, with contentType
 	contentType  string
 	header       http.Header
+	remote       string // RemoteAddr, host:port; httptest's 192.0.2.1:1234 when empty
 }
 
 // do serves r through the server's handler.
@@ -121,6 +122,9 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	}
 	if r.user != nil {
 		hr.SetBasicAuth(r.user.sid, r.user.token)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(rec, hr)

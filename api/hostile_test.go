@@ -17,8 +17,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -1034,4 +1036,91 @@ func TestHostileFriendlyNames(t *testing.T) {
 			e.ok(req{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": name}}, http.StatusCreated, nil)
 		})
 	}
+}
+
+// testClock is a time tests move by hand.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+// TestHostileAuthRateLimits: failed authentications are limited per
+// client address and per account, with a 429 saying when to retry; sign-ups
+// per address. Successes are never counted.
+func TestHostileAuthRateLimits(t *testing.T) {
+	burst := ratelimit.DefaultFailures.Burst
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	e := newEnv(t, Config{OpenSignup: true, Now: clock.now})
+	u := e.newUser("alice")
+	wrong := func(sid, remote string) req {
+		return req{method: "GET", path: "/api/v1/account", user: &user{sid, strings.Repeat("0", 32)}, remote: remote}
+	}
+	right := func(remote string) req {
+		return req{method: "GET", path: "/api/v1/account", user: &u, remote: remote}
+	}
+	limited := func(t *testing.T, r req, retryAfter string) {
+		t.Helper()
+		rec := e.do(r)
+		if rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 429; body %s", rec.Code, rec.Body)
+		}
+		if got := rec.Header().Get("Retry-After"); got != retryAfter {
+			t.Errorf("Retry-After %q, want %q", got, retryAfter)
+		}
+		var body Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Code != codeRateLimited || body.Status != 429 ||
+			!strings.Contains(body.Message, "Try again in "+retryAfter+" seconds") {
+			t.Errorf("body %s", rec.Body)
+		}
+	}
+	unknownSID := func(i int) string { return fmt.Sprintf("AC%032x", i+1) }
+
+	t.Run("per address", func(t *testing.T) {
+		e.t = t
+		for i := range burst {
+			e.fail(wrong(unknownSID(i), "198.51.100.1:1000"), 401, codeUnauthorized)
+		}
+		limited(t, wrong(unknownSID(burst), "198.51.100.1:1000"), "6")
+		limited(t, right("198.51.100.1:2000"), "6") // no answer tells a right guess from a wrong one
+		e.ok(right("198.51.100.2:1000"), http.StatusOK, nil)
+		e.fail(wrong(unknownSID(0), "198.51.100.2:1000"), 401, codeUnauthorized)
+		e.ok(req{method: "GET", path: "/api/v1/openapi.json", remote: "198.51.100.1:1000"}, http.StatusOK, nil)
+		clock.t = clock.t.Add(6 * time.Second)
+		e.fail(wrong(unknownSID(0), "198.51.100.1:1000"), 401, codeUnauthorized)
+		limited(t, wrong(unknownSID(0), "198.51.100.1:1000"), "6")
+		clock.t = clock.t.Add(time.Hour)
+	})
+	t.Run("per account, over many addresses", func(t *testing.T) {
+		e.t = t
+		for i := range burst {
+			e.fail(wrong(u.sid, fmt.Sprintf("203.0.113.%d:1000", i)), 401, codeUnauthorized)
+			if i == burst/2 {
+				e.ok(right("192.0.2.50:1000"), http.StatusOK, nil) // a success resets no count
+			}
+		}
+		limited(t, wrong(u.sid, "203.0.113.200:1000"), "6")
+		limited(t, right("192.0.2.50:1000"), "6")
+		e.ok(req{method: "GET", path: "/api/v1/account", user: &user{"AC" + strings.Repeat("f", 32), "x"}, remote: "203.0.113.201:1000"}, http.StatusUnauthorized, nil)
+		clock.t = clock.t.Add(ratelimit.DefaultFailures.Per * time.Duration(burst) / time.Duration(ratelimit.DefaultFailures.Events))
+		e.ok(right("203.0.113.200:1000"), http.StatusOK, nil)
+	})
+	t.Run("successes are not counted", func(t *testing.T) {
+		e.t = t
+		for range 10 * burst {
+			e.ok(right("192.0.2.60:1000"), http.StatusOK, nil)
+		}
+	})
+	t.Run("sign-up per address", func(t *testing.T) {
+		e.t = t
+		signup := func(remote string) req {
+			return req{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": "new"}, remote: remote}
+		}
+		for range ratelimit.DefaultSignups.Burst {
+			e.ok(signup("198.51.100.9:1000"), http.StatusCreated, nil)
+		}
+		e.fail(req{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": "a\nb"}, remote: "198.51.100.9:1000"}, 400, codeInvalidParameter)
+		limited(t, signup("198.51.100.9:1000"), "720")
+		e.ok(signup("198.51.100.10:1000"), http.StatusCreated, nil)
+		clock.t = clock.t.Add(12 * time.Minute)
+		e.ok(signup("198.51.100.9:1000"), http.StatusCreated, nil)
+	})
 }

@@ -116,17 +116,24 @@ func limitBody(n int64) echo.MiddlewareFunc {
 const accountKey = "twimlbin.account"
 
 // authenticate checks HTTP Basic credentials, AccountSid:AuthToken, and
-// puts the account in the context for accountOf.
+// puts the account in the context for accountOf. A client address or an
+// account SID with too many failures gets 429 before its credentials are
+// checked, so that the answer tells nothing about them.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sid, token, ok := c.Request().BasicAuth()
 		if !ok {
 			return errUnauthorized
 		}
+		client := s.clientKey(c)
+		if wait := s.authWait(client, sid); wait > 0 {
+			return errRateLimited("Too many failed authentications from your address or for this account.", wait)
+		}
 		start := time.Now()
 		acct, err := s.db.Authenticate(sid, token)
 		s.metrics.observeStore(opAuthenticate, start)
 		if errors.Is(err, store.ErrUnauthorized) || errors.Is(err, store.ErrNotFound) {
+			s.authFailed(client, sid)
 			return errUnauthorized
 		}
 		if err != nil {

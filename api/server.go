@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -52,6 +55,23 @@ type Config struct {
 	// auth token and policy the bin URL keeps in memory; 0 means
 	// DefaultBinCacheSize.
 	BinCacheSize int
+	// AuthFailures limits the failed authentications (a wrong account SID
+	// or auth token) of each client address, and AuthFailuresPerAccount
+	// those naming each account SID, from any address: once over, every
+	// authentication of that address or account answers 429 with
+	// Retry-After until the rate allows one more, right or wrong. Zero
+	// values: ratelimit.DefaultFailures; a negative Events turns a limit
+	// off. Successes are never counted.
+	AuthFailures, AuthFailuresPerAccount ratelimit.Rate
+	// Signups limits the accounts each client address creates with open
+	// signup; zero: ratelimit.DefaultSignups.
+	Signups ratelimit.Rate
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the limits above; without them the client is the
+	// TCP peer, and every client behind a proxy shares its address.
+	TrustedProxies []netip.Prefix
+	// Now is the clock of the limits; nil means time.Now. For tests.
+	Now func() time.Time
 	// StaticBody, when not nil, adds GET and POST /static, answering these
 	// bytes as the bin URL answers TwiML (same headers, same middleware) with
 	// no store or template work: the baseline of load benchmarks.
@@ -67,6 +87,7 @@ type Server struct {
 	echo     *echo.Echo
 	cache    *templateCache
 	metrics  *metrics
+	limits   limits
 	draining atomic.Bool
 }
 
@@ -96,6 +117,11 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 		logger:  logger,
 		echo:    echo.New(),
 		metrics: newMetrics(db),
+	}
+	s.limits = limits{
+		failuresByAddr:    ratelimit.New(cfg.AuthFailures, ratelimit.DefaultFailures, 0, cfg.Now),
+		failuresByAccount: ratelimit.New(cfg.AuthFailuresPerAccount, ratelimit.DefaultFailures, 0, cfg.Now),
+		signupsByAddr:     ratelimit.New(cfg.Signups, ratelimit.DefaultSignups, 0, cfg.Now),
 	}
 	s.cache = newTemplateCache(db, cfg.CacheSize, cfg.BinCacheSize, s.metrics)
 	s.echo.HideBanner = true

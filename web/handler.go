@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 
 	"github.com/twimlbin/twimlbin/store"
@@ -101,6 +102,8 @@ type pageError struct {
 	title   string
 	message string
 	cause   error // not shown
+	// retryAfter is the Retry-After of a 429, in seconds.
+	retryAfter int
 }
 
 func (e *pageError) Error() string {
@@ -184,6 +187,9 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		pe = &pageError{status: http.StatusInternalServerError, title: "Something went wrong",
 			message: "The server could not complete the request. Nothing you did caused it; try again, and tell the operator the request ID below if it persists."}
+	}
+	if pe.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(pe.retryAfter))
 	}
 	data := &errorPage{Message: pe.message}
 	data.Title = pe.title

@@ -49,6 +49,7 @@ type client struct {
 	h      http.Handler
 	cookie *http.Cookie
 	csrf   string
+	remote string // RemoteAddr, host:port; httptest's 192.0.2.1:1234 when empty
 }
 
 func (e *testEnv) anonymous() *client {
@@ -105,6 +106,9 @@ func (c *client) do(req *http.Request) response {
 	c.t.Helper()
 	if c.cookie != nil {
 		req.AddCookie(c.cookie)
+	}
+	if c.remote != "" {
+		req.RemoteAddr = c.remote
 	}
 	rec := httptest.NewRecorder()
 	c.h.ServeHTTP(rec, req)

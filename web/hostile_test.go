@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -515,4 +517,63 @@ func TestHostileFriendlyNames(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 1+len(goodFriendlyNames), countBins(t, env))
+}
+
+// TestHostileSignInRateLimits: failed sign-ins are limited per client
+// address and per account, and sign-ups per address, with a 429 page
+// saying when to try again.
+func TestHostileSignInRateLimits(t *testing.T) {
+	burst := ratelimit.DefaultFailures.Burst
+	now := time.Unix(1_700_000_000, 0)
+	env := newTestEnv(t, Config{OpenSignup: true, Now: func() time.Time { return now }})
+	from := func(remote string) *client {
+		c := env.anonymous()
+		c.remote = remote
+		c.get("/login")
+		return c
+	}
+	signIn := func(c *client, sid, token string) response {
+		return c.post("/login", url.Values{"account_sid": {sid}, "auth_token": {token}})
+	}
+	wrong := strings.Repeat("0", 32)
+	limited := func(t *testing.T, res response, retryAfter string) {
+		t.Helper()
+		assert.Equal(t, http.StatusTooManyRequests, res.code)
+		assert.Equal(t, retryAfter, res.header.Get("Retry-After"))
+		assert.Contains(t, text(res.body), "Try again in "+retryAfter+" seconds")
+	}
+
+	t.Run("per address", func(t *testing.T) {
+		c := from("198.51.100.1:1000")
+		for i := range burst {
+			assert.Equal(t, http.StatusForbidden, signIn(c, fmt.Sprintf("AC%032x", i+1), wrong).code, "failure %d", i+1)
+		}
+		limited(t, signIn(c, fmt.Sprintf("AC%032x", burst+1), wrong), "6")
+		limited(t, signIn(c, env.acct.SID, env.token), "6")
+		assert.Equal(t, http.StatusSeeOther, signIn(from("198.51.100.2:1000"), env.acct.SID, env.token).code, "another address is not affected")
+		now = now.Add(6 * time.Second)
+		assert.Equal(t, http.StatusSeeOther, signIn(c, env.acct.SID, env.token).code)
+		now = now.Add(time.Hour)
+	})
+	t.Run("per account, over many addresses", func(t *testing.T) {
+		for i := range burst {
+			assert.Equal(t, http.StatusForbidden, signIn(from(fmt.Sprintf("203.0.113.%d:1000", i)), env.acct.SID, wrong).code)
+		}
+		limited(t, signIn(from("203.0.113.200:1000"), env.acct.SID, env.token), "6")
+		now = now.Add(2 * time.Minute)
+		assert.Equal(t, http.StatusSeeOther, signIn(from("203.0.113.200:1000"), env.acct.SID, env.token).code, "after the window")
+	})
+	t.Run("sign-up per address", func(t *testing.T) {
+		signup := func(remote string) response {
+			c := env.anonymous()
+			c.remote = remote
+			c.get("/signup")
+			return c.post("/signup", url.Values{"friendly_name": {"new"}})
+		}
+		for range ratelimit.DefaultSignups.Burst {
+			require.Equal(t, http.StatusCreated, signup("198.51.100.9:1000").code)
+		}
+		limited(t, signup("198.51.100.9:1000"), "720")
+		assert.Equal(t, http.StatusCreated, signup("198.51.100.10:1000").code)
+	})
 }

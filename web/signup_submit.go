@@ -3,7 +3,8 @@ package web
 import "net/http"
 
 // signup answers POST /signup: it creates an account, signs it in and shows
-// its credentials, the one time the auth token can be shown.
+// its credentials, the one time the auth token can be shown. A client
+// address that made too many accounts gets a 429 page.
 func (h *Handler) signup(w http.ResponseWriter, r *http.Request) error {
 	if !h.cfg.OpenSignup {
 		return errSignupClosed
@@ -15,10 +16,15 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnprocessableEntity, "signup", p)
 		return nil
 	}
+	client := h.clientKey(r)
+	if wait := h.limits.signupsByAddr.Wait(client); wait > 0 {
+		return errRateLimited("Too many accounts were created from your address.", wait)
+	}
 	acct, token, err := h.db.CreateAccount(form.FriendlyName)
 	if err != nil {
 		return err
 	}
+	h.limits.signupsByAddr.Add(client)
 	sess := h.sessions.start(acct.SID, acct.SessionEpoch)
 	h.sessions.write(w, r, sess)
 	// The page is rendered for the new session: its links and forms are

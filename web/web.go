@@ -7,10 +7,12 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -45,6 +47,22 @@ type Config struct {
 	SessionLifetime time.Duration
 	// MaxBodyBytes bounds every request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// SignInFailures limits the failed sign-ins of each client address,
+	// and SignInFailuresPerAccount those naming each account SID, from any
+	// address: once over, a sign-in from that address or to that account
+	// answers 429 with Retry-After until the rate allows one more, right
+	// or wrong. Zero values: ratelimit.DefaultFailures; a negative Events
+	// turns a limit off. Successful sign-ins are not counted.
+	SignInFailures, SignInFailuresPerAccount ratelimit.Rate
+	// Signups limits the accounts each client address creates with the
+	// sign-up page; zero: ratelimit.DefaultSignups.
+	Signups ratelimit.Rate
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the limits above; without them the client is the
+	// TCP peer.
+	TrustedProxies []netip.Prefix
+	// Now is the clock of the limits; nil means time.Now. For tests.
+	Now func() time.Time
 }
 
 // Handler serves the web form. Make one with New.
@@ -54,6 +72,7 @@ type Handler struct {
 	db       *store.DB
 	logger   *slog.Logger
 	sessions sessions
+	limits   limits
 	pages    map[string]*template.Template
 	assets   map[string]asset
 	mux      *http.ServeMux
@@ -107,6 +126,11 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 			key:      key,
 			lifetime: cfg.SessionLifetime,
 			secure:   strings.HasPrefix(base, "https://"),
+		},
+		limits: limits{
+			failuresByAddr:    ratelimit.New(cfg.SignInFailures, ratelimit.DefaultFailures, 0, cfg.Now),
+			failuresByAccount: ratelimit.New(cfg.SignInFailuresPerAccount, ratelimit.DefaultFailures, 0, cfg.Now),
+			signupsByAddr:     ratelimit.New(cfg.Signups, ratelimit.DefaultSignups, 0, cfg.Now),
 		},
 		pages:  pages,
 		assets: assets,

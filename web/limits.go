@@ -1,0 +1,36 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
+)
+
+// limits are the form's rate limits; see Config.SignInFailures.
+type limits struct {
+	failuresByAddr, failuresByAccount, signupsByAddr *ratelimit.Limiter
+}
+
+// clientKey is the limits' key of the request's client.
+func (h *Handler) clientKey(r *http.Request) string {
+	return ratelimit.ClientKey(r, h.cfg.TrustedProxies)
+}
+
+// limitKey is the per-account key of a SID typed in the sign-in form:
+// "" for one that cannot be an account's, which cannot sign in to one.
+func limitKey(sid string) string {
+	if len(sid) != 34 || sid[:2] != "AC" {
+		return ""
+	}
+	return sid
+}
+
+// errRateLimited is the 429 page of a limit, saying when to try again.
+func errRateLimited(what string, wait time.Duration) *pageError {
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	return &pageError{status: http.StatusTooManyRequests, title: "Too many attempts", retryAfter: secs,
+		message: fmt.Sprintf("%s Nothing was checked or changed. Try again in %d seconds.", what, secs)}
+}

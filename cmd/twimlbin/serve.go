@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twimlbin/twimlbin/api"
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/web"
 )
@@ -39,8 +41,8 @@ closes the database.
 
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
 TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY,
-TWIMLBIN_SHUTDOWN_DELAY, TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS. A flag
-wins over its variable.
+TWIMLBIN_SHUTDOWN_DELAY, TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS,
+TWIMLBIN_TRUSTED_PROXIES. A flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -64,6 +66,9 @@ type serveConfig struct {
 	ShutdownDelay  time.Duration
 	LogLevel       slog.Level
 	BackupAccounts []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client for the rate limits of sign-in and sign-up.
+	TrustedProxies []netip.Prefix
 }
 
 // parseServeConfig reads the flags, with the environment as defaults.
@@ -108,6 +113,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&level, "log-level", level, "log level: debug, info, warn or error")
 	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
 	fs.StringVar(&backups, "backup-accounts", backups, "comma-separated account SIDs allowed to download a backup of the whole database")
+	proxies := getenv("TWIMLBIN_TRUSTED_PROXIES")
+	fs.StringVar(&proxies, "trusted-proxies", proxies,
+		"comma-separated addresses or CIDR prefixes of the reverse proxies in front of twimlbin, whose X-Forwarded-For names the client for the limits on failed sign-ins and sign-ups (default: none, the client is the TCP peer)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return cfg, code, false
 	}
@@ -127,6 +135,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		if sid = strings.TrimSpace(sid); sid != "" {
 			cfg.BackupAccounts = append(cfg.BackupAccounts, sid)
 		}
+	}
+	if cfg.TrustedProxies, err = ratelimit.ParsePrefixes(proxies); err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: trusted proxies %q: %v; give addresses or CIDR prefixes such as 10.0.0.0/8, separated by commas\n", proxies, err)
+		return cfg, exitUsage, false
 	}
 	return cfg, exitOK, true
 }
@@ -204,11 +216,12 @@ func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
 }
 
 func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer) (*server, error) {
-	handlers, err := api.New(api.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, BackupAccounts: cfg.BackupAccounts}, db, logger)
+	handlers, err := api.New(api.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, BackupAccounts: cfg.BackupAccounts,
+		TrustedProxies: cfg.TrustedProxies}, db, logger)
 	if err != nil {
 		return nil, err
 	}
-	ui, err := web.New(web.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup}, db, logger)
+	ui, err := web.New(web.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, TrustedProxies: cfg.TrustedProxies}, db, logger)
 	if err != nil {
 		return nil, err
 	}

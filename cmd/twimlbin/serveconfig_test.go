@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_SHUTDOWN_DELAY":  "5s",
 		"TWIMLBIN_LOG_LEVEL":       "debug",
 		"TWIMLBIN_BACKUP_ACCOUNTS": "ACa, ACb",
+		"TWIMLBIN_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
 	}
 	getenv := func(k string) string { return env[k] }
 
@@ -32,7 +34,8 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
-			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"}}, cfg)
+			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
@@ -43,7 +46,7 @@ func TestParseServeConfig(t *testing.T) {
 		assert.Equal(t, 5*time.Second, cfg.ShutdownDelay, "the variable stands when no flag is given")
 		assert.Equal(t, slog.LevelError, cfg.LogLevel)
 	})
-	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"}} {
+	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"}, {"--trusted-proxies", "proxy.example.com"}, {"--trusted-proxies", "10.0.0.0/33"}} {
 		t.Run("bad "+args[0], func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(args, func(string) string { return "" }, &stderr)

@@ -128,7 +128,7 @@ func (s *Server) listBins(c echo.Context) error {
 		size = n
 	}
 	start := time.Now()
-	page, err := s.db.ListBins(accountOf(c).SID, size, c.QueryParam("page_token"))
+	page, err := s.db.ListBins(accountOf(c).SID, store.ListQuery{PageSize: size, PageToken: c.QueryParam("page_token"), Templates: true})
 	s.metrics.observeStore(opReadBin, start)
 	if err != nil {
 		return err

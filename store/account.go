@@ -23,8 +23,13 @@ type Account struct {
 	// web sessions: a session made under another one is over. EndSessions
 	// and RotateAuthToken increase it.
 	SessionEpoch uint64
-	DateCreated  time.Time
-	DateUpdated  time.Time
+	// Bins is how many bins the account holds, and TemplateBytes the
+	// bytes of template text they store, summed over every kept revision:
+	// what Options.MaxBinsPerAccount and Options.MaxBytesPerAccount bound.
+	Bins          int
+	TemplateBytes int64
+	DateCreated   time.Time
+	DateUpdated   time.Time
 }
 
 func (r accountRecord) account() Account {
@@ -33,6 +38,8 @@ func (r accountRecord) account() Account {
 		FriendlyName:       r.FriendlyName,
 		TwilioAuthTokenSet: r.TwilioAuthToken != "",
 		SessionEpoch:       r.SessionEpoch,
+		Bins:               int(r.Bins),
+		TemplateBytes:      r.Bytes,
 		DateCreated:        r.DateCreated,
 		DateUpdated:        r.DateUpdated,
 	}

@@ -40,7 +40,7 @@ func fillBins(b *testing.B, db *DB, n int) []string {
 		require.NoError(b, db.bolt.Update(func(tx *bbolt.Tx) error {
 			for i := 0; i < perTx && len(sids) < n; i++ {
 				slot := db.usage.reserve()
-				rec, err := createBin(tx, acct.SID, BinInput{
+				rec, err := createBin(tx, db.accounts, db.opts, acct.SID, BinInput{
 					FriendlyName: fmt.Sprintf("bin %d", len(sids)), Template: benchTemplate, RenderPolicy: "lenient",
 				}, t, slot)
 				if err != nil {

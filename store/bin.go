@@ -100,7 +100,7 @@ func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
 	var rec binRecord
 	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
-		rec, err = createBin(tx, accountSID, in, now(), slot)
+		rec, err = createBin(tx, db.accounts, db.opts, accountSID, in, now(), slot)
 		return err
 	})
 	if err != nil {
@@ -142,15 +142,31 @@ func (db *DB) readBin(accountSID, sid string) (Bin, error) {
 	return b, nil
 }
 
+// ListQuery says which page of ListBins to read, and what of each bin.
+type ListQuery struct {
+	// PageSize is the most bins a page holds: below 1 it means
+	// DefaultPageSize, above MaxPageSize it means MaxPageSize.
+	PageSize int
+	// PageToken is "" for the first page and Page.Next for the following
+	// ones.
+	PageToken string
+	// Templates asks for each bin's Template, which is left empty
+	// otherwise: a list that does not show them does not read them.
+	Templates bool
+	// Take, when set, is called with each bin but the page's first before
+	// it joins the page; when it returns false the page ends before that
+	// bin, with Next pointing at it. It bounds a page by something other
+	// than its count, such as its size.
+	Take func(Bin) bool
+}
+
 // ListBins returns a page of the account's bins in the order they were
-// created, with their usage counters. pageSize is the most bins a page
-// holds: below 1 it means DefaultPageSize, above MaxPageSize it means
-// MaxPageSize. pageToken is "" for the first page and Page.Next for the
-// following ones; a token that is not one gives an error wrapping
-// ErrBadPageToken. A bin created while the caller pages through appears on
-// the last page; a deleted one is skipped. ErrNotFound when the account
-// does not exist.
-func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page, error) {
+// created, with their usage counters. A page token that is not one gives
+// an error wrapping ErrBadPageToken. A bin created while the caller pages
+// through appears on the last page; a deleted one is skipped. ErrNotFound
+// when the account does not exist.
+func (db *DB) ListBins(accountSID string, q ListQuery) (Page, error) {
+	pageSize, pageToken := q.PageSize, q.PageToken
 	if pageSize < 1 {
 		pageSize = DefaultPageSize
 	}
@@ -182,11 +198,21 @@ func (db *DB) ListBins(accountSID string, pageSize int, pageToken string) (Page,
 				return err
 			}
 			sid := string(raw)
-			rec, err := findBin(tx, "", sid)
+			var rec binRecord
+			if q.Templates {
+				rec, err = findBin(tx, "", sid)
+			} else {
+				rec.binHeader, err = findBinHeader(tx, sid)
+			}
 			if err != nil {
 				return err
 			}
-			page.Bins = append(page.Bins, rec.bin(db.usage.usage(sid)))
+			b := rec.bin(db.usage.usage(sid))
+			if len(page.Bins) > 0 && q.Take != nil && !q.Take(b) {
+				page.Next = base64.RawURLEncoding.EncodeToString(u64(last))
+				break
+			}
+			page.Bins = append(page.Bins, b)
 			last = seqOf(k)
 		}
 		return nil
@@ -222,8 +248,8 @@ func (db *DB) UpdateBin(accountSID, sid string, ifRevision int, in BinInput) (Bi
 // ErrNotFound when there is no such bin or revision, or the bin belongs to
 // another account.
 func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin, error) {
-	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx, _ binRecord) (BinInput, error) {
-		r, err := findRevision(tx, sid, rev)
+	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx, cur binRecord) (BinInput, error) {
+		r, err := findRevision(tx, cur, rev)
 		if err != nil {
 			return BinInput{}, err
 		}
@@ -232,7 +258,10 @@ func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin,
 }
 
 // saveRevision is UpdateBin and RestoreRevision: it checks the bin and
-// ifRevision, then saves what content returns as the next revision.
+// ifRevision, then saves what content returns as the next revision, and
+// deletes the revisions past the RevisionsKept newest. The account is
+// charged the bytes this adds, and a *QuotaError leaves everything as it
+// was.
 func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx, binRecord) (BinInput, error)) (Bin, error) {
 	var b Bin
 	defer db.gens.bump(sid)
@@ -248,9 +277,24 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 		if err != nil {
 			return err
 		}
+		oldBytes := rec.Bytes
 		rec.FriendlyName, rec.Template, rec.RenderPolicy = in.FriendlyName, in.Template, in.RenderPolicy
 		rec.Revision++
 		rec.DateUpdated = now()
+		pruned, prunedBytes, err := revisionsBefore(tx, sid, rec.Revision-db.opts.RevisionsKept+1)
+		if err != nil {
+			return err
+		}
+		rec.Bytes += int64(len(rec.Template)) - prunedBytes
+		if err := charge(tx, db.accounts, db.opts, rec.AccountSID, 0, rec.Bytes-oldBytes); err != nil {
+			return fmt.Errorf("bin %s: %w", sid, err)
+		}
+		revisions := tx.Bucket(bucketRevisions)
+		for _, k := range pruned {
+			if err := revisions.Delete(k); err != nil {
+				return err
+			}
+		}
 		if err := putBin(tx, rec); err != nil {
 			return err
 		}
@@ -291,6 +335,9 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 		if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
 			return err
 		}
+		if err := charge(tx, db.accounts, db.opts, rec.AccountSID, -1, -rec.Bytes); err != nil {
+			return err
+		}
 		return addU64(tx, keyBinCount, -1)
 	})
 	if err != nil {
@@ -303,7 +350,8 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 	return nil
 }
 
-// Revisions returns every saved revision of the bin, newest first.
+// Revisions returns the kept revisions of the bin (the RevisionsKept
+// newest, or more until its next save), newest first.
 // ErrNotFound when there is no such bin or it belongs to another account.
 func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 	var revs []Revision
@@ -329,15 +377,16 @@ func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 }
 
 // Revision returns revision rev of the bin. ErrNotFound when there is no
-// such bin or revision, or the bin belongs to another account.
+// such bin or revision, or the bin belongs to another account; ErrPruned,
+// which wraps ErrNotFound, when rev is older than the revisions kept.
 func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
 	var r revisionRecord
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		if _, err := findBin(tx, accountSID, sid); err != nil {
+		rec, err := findBin(tx, accountSID, sid)
+		if err != nil {
 			return err
 		}
-		var err error
-		r, err = findRevision(tx, sid, rev)
+		r, err = findRevision(tx, rec, rev)
 		return err
 	})
 	if err != nil {
@@ -347,9 +396,9 @@ func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
 }
 
 // createBin stores a new bin of the account with its first revision, and
-// its usage slot.
-func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time, slot uint32) (binRecord, error) {
-	if err := accountExists(tx, accountSID); err != nil {
+// its usage slot, and charges the account for it under the quotas of opts.
+func createBin(tx *bbolt.Tx, accounts *recordCache[accountRecord], opts Options, accountSID string, in BinInput, t time.Time, slot uint32) (binRecord, error) {
+	if err := charge(tx, accounts, opts, accountSID, 1, int64(len(in.Template))); err != nil {
 		return binRecord{}, err
 	}
 	bins := tx.Bucket(bucketBins)
@@ -357,17 +406,17 @@ func createBin(tx *bbolt.Tx, accountSID string, in BinInput, t time.Time, slot u
 	if err != nil {
 		return binRecord{}, err
 	}
-	rec := binRecord{
+	rec := binRecord{binHeader: binHeader{
 		SID:          newSID(bins, "EH"),
 		AccountSID:   accountSID,
 		Seq:          seq,
 		FriendlyName: in.FriendlyName,
-		Template:     in.Template,
 		RenderPolicy: in.RenderPolicy,
 		Revision:     1,
+		Bytes:        int64(len(in.Template)),
 		DateCreated:  t,
 		DateUpdated:  t,
-	}
+	}, Template: in.Template}
 	if err := putBin(tx, rec); err != nil {
 		return binRecord{}, err
 	}
@@ -416,15 +465,56 @@ func findBin(tx *bbolt.Tx, accountSID, sid string) (binRecord, error) {
 	return rec, nil
 }
 
-// findRevision reads revision rev of a bin, or returns ErrNotFound.
-func findRevision(tx *bbolt.Tx, sid string, rev int) (revisionRecord, error) {
+// findBinHeader reads a bin's record but its template, or returns
+// ErrNotFound.
+func findBinHeader(tx *bbolt.Tx, sid string) (binHeader, error) {
+	var h binHeader
+	found, err := get(tx.Bucket(bucketBins), []byte(sid), &h)
+	if err != nil {
+		return binHeader{}, fmt.Errorf("bin %s: %w", sid, err)
+	}
+	if !found {
+		return binHeader{}, fmt.Errorf("bin %s: %w", sid, ErrNotFound)
+	}
+	return h, nil
+}
+
+// revisionsBefore returns the keys of the bin's revisions numbered below
+// rev, and the length of their templates summed.
+func revisionsBefore(tx *bbolt.Tx, sid string, rev int) ([][]byte, int64, error) {
+	if rev <= 1 {
+		return nil, 0, nil
+	}
+	var keys [][]byte
+	var n int64
+	prefix, end := []byte(sid), seqKey(sid, uint64(rev))
+	c := tx.Bucket(bucketRevisions).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, end) < 0; k, v = c.Next() {
+		var r revisionRecord
+		if err := decode(k, v, &r); err != nil {
+			return nil, 0, err
+		}
+		keys = append(keys, append([]byte(nil), k...))
+		n += int64(len(r.Template))
+	}
+	return keys, n, nil
+}
+
+// findRevision reads revision rev of the bin rec, or returns ErrNotFound,
+// or ErrPruned for a revision older than the bin's that are kept.
+func findRevision(tx *bbolt.Tx, rec binRecord, rev int) (revisionRecord, error) {
 	var r revisionRecord
+	sid := rec.SID
 	if rev < 1 {
 		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, ErrNotFound)
 	}
 	found, err := get(tx.Bucket(bucketRevisions), seqKey(sid, uint64(rev)), &r)
 	if err != nil {
 		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, err)
+	}
+	if !found && rev < rec.Revision {
+		// Revisions are deleted only by pruning, oldest first.
+		return r, fmt.Errorf("bin %s revision %d is older than the revisions kept: %w", sid, rev, ErrPruned)
 	}
 	if !found {
 		return r, fmt.Errorf("bin %s revision %d: %w", sid, rev, ErrNotFound)

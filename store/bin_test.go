@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -136,11 +137,13 @@ func TestUpdateBin(t *testing.T) {
 }
 
 func TestUpdateBinConcurrent(t *testing.T) {
-	db := openTest(t)
+	const writers, tries = 16, 20
+	opts := testOptions
+	opts.RevisionsKept = writers*tries + 1 // every revision, to check them all
+	db := openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), opts)
 	acct, _ := newAccount(t, db)
 	b := newBin(t, db, acct, "contended")
 
-	const writers, tries = 16, 20
 	var (
 		mu        sync.Mutex
 		won       []int // the revision each successful update made
@@ -223,7 +226,7 @@ func TestDeleteBin(t *testing.T) {
 	_, err = db.Events(alice, b.SID, 0)
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.ErrorIs(t, db.DeleteBin(alice, b.SID, 0), ErrNotFound, "twice")
-	page, err := db.ListBins(alice, 0, "")
+	page, err := db.ListBins(alice, ListQuery{Templates: true})
 	require.NoError(t, err)
 	assert.Equal(t, []Bin{keep}, page.Bins)
 
@@ -352,7 +355,7 @@ func TestListBins(t *testing.T) {
 			var got []Bin
 			pages, token := 0, ""
 			for {
-				page, err := db.ListBins(alice, size, token)
+				page, err := db.ListBins(alice, ListQuery{Templates: true, PageSize: size, PageToken: token})
 				require.NoError(t, err)
 				pages++
 				assert.LessOrEqual(t, len(page.Bins), size)
@@ -370,42 +373,74 @@ func TestListBins(t *testing.T) {
 	}
 
 	t.Run("default page size", func(t *testing.T) {
-		page, err := db.ListBins(alice, 0, "")
+		page, err := db.ListBins(alice, ListQuery{Templates: true})
 		require.NoError(t, err)
 		assert.Equal(t, want, page.Bins)
 		assert.Equal(t, "", page.Next)
 	})
 	t.Run("bad token", func(t *testing.T) {
 		for _, token := range []string{"!!!", "not base64 at all", base64.RawURLEncoding.EncodeToString([]byte("short")), "AAAAAAAAAAAAAAAAAAAAAA", base64.RawURLEncoding.EncodeToString(u64(math.MaxUint64))} {
-			_, err := db.ListBins(alice, 2, token)
+			_, err := db.ListBins(alice, ListQuery{Templates: true, PageSize: 2, PageToken: token})
 			assert.ErrorIs(t, err, ErrBadPageToken, "%q", token)
 		}
 	})
 	t.Run("no bins", func(t *testing.T) {
-		page, err := db.ListBins(empty, 10, "")
+		page, err := db.ListBins(empty, ListQuery{Templates: true, PageSize: 10})
 		require.NoError(t, err)
 		assert.NotNil(t, page.Bins)
 		assert.Empty(t, page.Bins)
 		assert.Equal(t, "", page.Next)
 	})
 	t.Run("unknown account", func(t *testing.T) {
-		_, err := db.ListBins("AC00000000000000000000000000000000", 10, "")
+		_, err := db.ListBins("AC00000000000000000000000000000000", ListQuery{Templates: true, PageSize: 10})
 		assert.ErrorIs(t, err, ErrNotFound)
 	})
+	t.Run("without templates", func(t *testing.T) {
+		page, err := db.ListBins(alice, ListQuery{})
+		require.NoError(t, err)
+		require.Len(t, page.Bins, len(want))
+		for i, b := range page.Bins {
+			w := want[i]
+			w.Template = ""
+			assert.Equal(t, w, b)
+		}
+	})
+	t.Run("Take ends a page early, never before its first bin", func(t *testing.T) {
+		var got []Bin
+		token, pages := "", 0
+		for {
+			taken := 0
+			page, err := db.ListBins(alice, ListQuery{Templates: true, PageToken: token, Take: func(Bin) bool {
+				taken++
+				return taken < 2 // a second bin, then no more
+			}})
+			require.NoError(t, err)
+			require.NotEmpty(t, page.Bins)
+			assert.LessOrEqual(t, len(page.Bins), 2)
+			got = append(got, page.Bins...)
+			pages++
+			if page.Next == "" {
+				break
+			}
+			token = page.Next
+		}
+		assert.Equal(t, want, got)
+		assert.Equal(t, (len(want)+1)/2, pages)
+	})
 	t.Run("a bin deleted between pages", func(t *testing.T) {
-		page, err := db.ListBins(alice, 3, "")
+		page, err := db.ListBins(alice, ListQuery{Templates: true, PageSize: 3})
 		require.NoError(t, err)
 		// Delete the last bin of this page and the first of the next.
 		require.NoError(t, db.DeleteBin(alice, want[2].SID, 0))
 		require.NoError(t, db.DeleteBin(alice, want[3].SID, 0))
-		next, err := db.ListBins(alice, 3, page.Next)
+		next, err := db.ListBins(alice, ListQuery{Templates: true, PageSize: 3, PageToken: page.Next})
 		require.NoError(t, err)
 		assert.Equal(t, want[4:7], next.Bins)
 		assert.Equal(t, "", next.Next)
 	})
 	t.Run("usage included", func(t *testing.T) {
 		db.RecordRequest(want[0].SID, time.Time{})
-		page, err := db.ListBins(alice, 1, "")
+		page, err := db.ListBins(alice, ListQuery{Templates: true, PageSize: 1})
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), page.Bins[0].NumRequests)
 	})

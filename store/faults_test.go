@@ -67,7 +67,7 @@ func TestFaultDiskFull(t *testing.T) {
 		assert.Equal(t, want.Template, got.Template)
 		assert.Equal(t, want.Revision, got.Revision)
 	}
-	page, err := db.ListBins(acct, MaxPageSize, "")
+	page, err := db.ListBins(acct, ListQuery{PageSize: MaxPageSize})
 	require.NoError(t, err)
 	assert.Len(t, page.Bins, len(acked))
 	require.NoError(t, db.Check())

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,4 +136,221 @@ func TestFriendlyNameRule(t *testing.T) {
 	restored, err := db.RestoreRevision(sid, b.SID, 1, updated.Revision)
 	require.NoError(t, err, "an old revision is restored as it was")
 	assert.Equal(t, bad, restored.FriendlyName)
+}
+
+// templateOf is a template of exactly n bytes (at least 21) whose text
+// names tag, so that templates of different tags differ.
+func templateOf(tag string, n int) string {
+	head := "<Response><Say>" + tag
+	tail := "</Say></Response>"
+	return head + strings.Repeat(".", n-len(head)-len(tail)) + tail
+}
+
+// TestHostileRevisionsPruned: a bin keeps its RevisionsKept newest
+// revisions; older ones are gone after more saves, and asking for one is
+// ErrPruned, which is also ErrNotFound.
+func TestHostileRevisionsPruned(t *testing.T) {
+	const kept, more = 5, 7
+	opts := testOptions
+	opts.RevisionsKept = kept
+	db := openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), opts)
+	acct, _ := newAccount(t, db)
+	b := newBin(t, db, acct, "v1")
+	for i := 2; i <= kept+more; i++ {
+		var err error
+		b, err = db.UpdateBin(acct, b.SID, 0, BinInput{FriendlyName: fmt.Sprint("v", i), Template: templateOf(fmt.Sprint(i), 100), RenderPolicy: "lenient"})
+		require.NoError(t, err)
+	}
+	revs, err := db.Revisions(acct, b.SID)
+	require.NoError(t, err)
+	var got []int
+	for _, r := range revs {
+		got = append(got, r.Revision)
+	}
+	assert.Equal(t, []int{12, 11, 10, 9, 8}, got, "the newest %d revisions", kept)
+
+	_, err = db.Revision(acct, b.SID, kept+more-kept)
+	assert.ErrorIs(t, err, ErrPruned, "revision 7")
+	assert.ErrorIs(t, err, ErrNotFound, "a pruned revision is not found")
+	_, err = db.Revision(acct, b.SID, 1)
+	assert.ErrorIs(t, err, ErrPruned, "revision 1")
+	_, err = db.RestoreRevision(acct, b.SID, 1, 0)
+	assert.ErrorIs(t, err, ErrPruned, "restoring revision 1")
+	_, err = db.Revision(acct, b.SID, kept+more+1)
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.False(t, errors.Is(err, ErrPruned), "a revision not yet saved is not pruned: %v", err)
+	r, err := db.Revision(acct, b.SID, kept+more-kept+1)
+	require.NoError(t, err, "the oldest kept revision")
+	assert.Equal(t, "v8", r.FriendlyName)
+}
+
+// TestHostileDBFileStopsGrowing: updating one bin again and again does not
+// grow the database once its kept revisions are written.
+func TestHostileDBFileStopsGrowing(t *testing.T) {
+	opts := testOptions
+	opts.RevisionsKept = 10
+	db := openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), opts)
+	acct, _ := newAccount(t, db)
+	b := newBin(t, db, acct, "grow")
+	update := func(i int) {
+		_, err := db.UpdateBin(acct, b.SID, 0, BinInput{Template: templateOf(fmt.Sprint(i), 16<<10), RenderPolicy: "lenient"})
+		require.NoError(t, err)
+	}
+	for i := range 50 {
+		update(i)
+	}
+	warm := db.Stats().FileSize
+	for i := range 500 {
+		update(50 + i)
+	}
+	after := db.Stats().FileSize
+	assert.LessOrEqual(t, after, 2*warm, "file size %d bytes after warming up, %d after 500 more updates", warm, after)
+}
+
+// quotaInput is a bin of a template of exactly n bytes.
+func quotaInput(tag string, n int) BinInput {
+	return BinInput{FriendlyName: tag, Template: templateOf(tag, n), RenderPolicy: "lenient"}
+}
+
+// TestHostileQuotaBins: the last bin that fits is created, the next is
+// refused with a QuotaError, and deleting a bin makes room again. Other
+// accounts are not affected.
+func TestHostileQuotaBins(t *testing.T) {
+	opts := testOptions
+	opts.MaxBinsPerAccount = 3
+	db := openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), opts)
+	alice, _ := newAccount(t, db)
+	bob, _ := newAccount(t, db)
+	var bins []Bin
+	for i := range 3 {
+		bins = append(bins, newBin(t, db, alice, fmt.Sprint("b", i)))
+	}
+	_, err := db.CreateBin(alice, quotaInput("over", 100))
+	require.ErrorIs(t, err, ErrQuota)
+	var qe *QuotaError
+	require.ErrorAs(t, err, &qe)
+	assert.Equal(t, QuotaError{Quota: "bins", Limit: 3, Used: 3, Want: 4}, *qe)
+	page, err := db.ListBins(alice, ListQuery{})
+	require.NoError(t, err)
+	assert.Len(t, page.Bins, 3, "nothing was saved")
+
+	newBin(t, db, bob, "bob's")
+	require.NoError(t, db.DeleteBin(alice, bins[0].SID, 0))
+	newBin(t, db, alice, "fits again")
+	acct, err := db.Account(alice)
+	require.NoError(t, err)
+	assert.Equal(t, 3, acct.Bins)
+}
+
+// TestHostileQuotaBytes: every kept revision counts; the write that
+// reaches the quota exactly is saved, one byte more is refused; pruning
+// and deleting give bytes back.
+func TestHostileQuotaBytes(t *testing.T) {
+	const limit = 1000
+	opts := testOptions
+	opts.MaxBytesPerAccount = limit
+	opts.RevisionsKept = 3
+	db := openTestWith(t, filepath.Join(t.TempDir(), "twimlbin.db"), opts)
+	acct, _ := newAccount(t, db)
+	usage := func() int64 {
+		t.Helper()
+		a, err := db.Account(acct)
+		require.NoError(t, err)
+		return a.TemplateBytes
+	}
+
+	a, err := db.CreateBin(acct, quotaInput("a", 300))
+	require.NoError(t, err)
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a2", 300))
+	require.NoError(t, err)
+	assert.Equal(t, int64(600), usage(), "two revisions of 300 bytes")
+
+	_, err = db.CreateBin(acct, quotaInput("b", 401))
+	var qe *QuotaError
+	require.ErrorAs(t, err, &qe, "one byte over")
+	assert.ErrorIs(t, err, ErrQuota)
+	assert.Equal(t, QuotaError{Quota: "bytes", Limit: limit, Used: 600, Want: 1001}, *qe)
+	assert.Equal(t, int64(600), usage(), "nothing was saved")
+	b, err := db.CreateBin(acct, quotaInput("b", 400))
+	require.NoError(t, err, "exactly at the quota")
+	assert.Equal(t, int64(limit), usage())
+
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a3", 40))
+	require.ErrorIs(t, err, ErrQuota, "a third revision of a is over")
+	_, err = db.UpdateBin(acct, b.SID, 0, quotaInput("b2", 40))
+	require.ErrorIs(t, err, ErrQuota)
+
+	// Deleting b frees its 400 bytes; a third and a fourth revision of a,
+	// which prunes its first, fit in them.
+	require.NoError(t, db.DeleteBin(acct, b.SID, 0))
+	assert.Equal(t, int64(600), usage())
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a3", 300))
+	require.NoError(t, err)
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a4", 400))
+	require.NoError(t, err, "revision 1 is pruned: 300 + 300 + 400")
+	assert.Equal(t, int64(limit), usage())
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a5", 301))
+	require.ErrorIs(t, err, ErrQuota, "300 + 400 + 301")
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("a5", 300))
+	require.NoError(t, err, "300 + 400 + 300")
+	assert.Equal(t, int64(limit), usage())
+}
+
+// TestHostileQuotaMigration: a database written before quotas gets each
+// account's bins and bytes counted when it is first opened, and keeps
+// every revision until the bin's next save prunes them.
+func TestHostileQuotaMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twimlbin.db")
+	opts := testOptions
+	opts.RevisionsKept = 1000
+	db, err := Open(path, opts)
+	require.NoError(t, err)
+	acct, _ := newAccount(t, db)
+	a, err := db.CreateBin(acct, quotaInput("a", 100))
+	require.NoError(t, err)
+	for i := range 9 {
+		_, err := db.UpdateBin(acct, a.SID, 0, quotaInput(fmt.Sprint("a", i), 200))
+		require.NoError(t, err)
+	}
+	_, err = db.CreateBin(acct, quotaInput("b", 50))
+	require.NoError(t, err)
+	// Take the database back to before the quotas: no counts in the
+	// account records or the bins', schema version 3.
+	require.NoError(t, db.bolt.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketAccounts, bucketBins} {
+			b := tx.Bucket(name)
+			old := map[string]map[string]any{}
+			require.NoError(t, b.ForEach(func(k, v []byte) error {
+				var rec map[string]any
+				require.NoError(t, decode(k, v, &rec))
+				delete(rec, "bins")
+				delete(rec, "bytes")
+				old[string(k)] = rec
+				return nil
+			}))
+			for k, rec := range old {
+				require.NoError(t, put(b, []byte(k), rec))
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3))
+	}))
+	require.NoError(t, db.Close())
+
+	opts.RevisionsKept = 3
+	db = openTestWith(t, path, opts)
+	got, err := db.Account(acct)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Bins)
+	assert.Equal(t, int64(100+9*200+50), got.TemplateBytes, "every revision counted")
+	revs, err := db.Revisions(acct, a.SID)
+	require.NoError(t, err)
+	assert.Len(t, revs, 10, "kept until the next save")
+	_, err = db.UpdateBin(acct, a.SID, 0, quotaInput("pruned", 200))
+	require.NoError(t, err)
+	revs, err = db.Revisions(acct, a.SID)
+	require.NoError(t, err)
+	assert.Len(t, revs, 3, "pruned at the next save")
+	got, err = db.Account(acct)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3*200+50), got.TemplateBytes)
 }

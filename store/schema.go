@@ -26,8 +26,8 @@ import (
 //	              "accounts"         → uint64, how many accounts exist
 //	              "bins"             → uint64, how many bins exist
 //	              "session_key"      → 32 random bytes that sign the web form's session cookies
-//	accounts      account SID                    → accountRecord
-//	bins          bin SID                        → binRecord
+//	accounts      account SID                    → accountRecord (with its bins and bytes, for quotas)
+//	bins          bin SID                        → binRecord (with the bytes of its kept revisions)
 //	account_bins  account SID + creation seq     → bin SID + uint32 usage slot (listing in creation order)
 //	revisions     bin SID + revision             → revisionRecord
 //	usage_blocks  uint32 block number            → blockSlots usageRecords, binary
@@ -162,6 +162,63 @@ var migrations = []func(*bbolt.Tx) error{
 		}
 		return tx.DeleteBucket(bucketUsageRecords)
 	},
+	// 4: quotas. Each bin's record gains the bytes of its revisions'
+	// templates, and each account's the number of its bins and the sum of
+	// their bytes. Every revision is counted: those past RevisionsKept go
+	// at the bin's next save.
+	func(tx *bbolt.Tx) error {
+		bins, revisions, accounts := tx.Bucket(bucketBins), tx.Bucket(bucketRevisions), tx.Bucket(bucketAccounts)
+		binRecs := map[string]binRecord{}
+		type total struct{ bins, bytes int64 }
+		totals := map[string]total{}
+		err := bins.ForEach(func(k, v []byte) error {
+			var rec binRecord
+			if err := decode(k, v, &rec); err != nil {
+				return err
+			}
+			rec.Bytes = 0
+			c := revisions.Cursor()
+			for rk, rv := c.Seek(k); rk != nil && bytes.HasPrefix(rk, k); rk, rv = c.Next() {
+				var r revisionRecord
+				if err := decode(rk, rv, &r); err != nil {
+					return err
+				}
+				rec.Bytes += int64(len(r.Template))
+			}
+			binRecs[string(k)] = rec
+			t := totals[rec.AccountSID]
+			totals[rec.AccountSID] = total{t.bins + 1, t.bytes + rec.Bytes}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, rec := range binRecs {
+			if err := put(bins, []byte(k), rec); err != nil {
+				return err
+			}
+		}
+		accountRecs := map[string]accountRecord{}
+		err = accounts.ForEach(func(k, v []byte) error {
+			var rec accountRecord
+			if err := decode(k, v, &rec); err != nil {
+				return err
+			}
+			t := totals[string(k)]
+			rec.Bins, rec.Bytes = t.bins, t.bytes
+			accountRecs[string(k)] = rec
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, rec := range accountRecs {
+			if err := put(accounts, []byte(k), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // setup creates the missing buckets and runs the migrations the database
@@ -205,7 +262,9 @@ func checkSchema(tx *bbolt.Tx, migrations []func(*bbolt.Tx) error) error {
 // accountRecord is an account as stored. Only the SHA-256 of the auth token
 // is kept: tokens are 128 random bits, so an unsalted fast hash is enough.
 // The Twilio auth token is kept as given because request signatures are
-// HMACs keyed with it.
+// HMACs keyed with it. Bins and Bytes are what the account's quotas bound:
+// its bins, and the Bytes of all of them, kept up to date by every
+// transaction that changes them.
 type accountRecord struct {
 	SID             string `json:"sid"`
 	FriendlyName    string `json:"friendly_name"`
@@ -214,21 +273,31 @@ type accountRecord struct {
 	// SessionEpoch counts the times every session of the account was
 	// ended; a record written before it existed reads as 0.
 	SessionEpoch uint64    `json:"session_epoch,omitempty"`
+	Bins         int64     `json:"bins"`
+	Bytes        int64     `json:"bytes"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
 }
 
 // binRecord is a bin as stored: its current content, which is also saved
-// as the revision numbered Revision, and Seq, the creation sequence that
-// keys it in account_bins.
+// as the revision numbered Revision.
 type binRecord struct {
+	binHeader
+	Template string `json:"template"`
+}
+
+// binHeader is a bin record but its template, which a list that does not
+// show templates decodes alone: Seq is the creation sequence that keys it
+// in account_bins, and Bytes the length of the templates of its kept
+// revisions, summed.
+type binHeader struct {
 	SID          string    `json:"sid"`
 	AccountSID   string    `json:"account_sid"`
 	Seq          uint64    `json:"seq"`
 	FriendlyName string    `json:"friendly_name"`
-	Template     string    `json:"template"`
 	RenderPolicy string    `json:"render_policy"`
 	Revision     int       `json:"revision"`
+	Bytes        int64     `json:"bytes"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
 }

@@ -32,12 +32,23 @@ var (
 	ErrLocked = errors.New("store: database file is in use by another process")
 	// ErrReadOnly: a write to a DB opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("store: database is open read-only")
+	// ErrQuota: a write that would take an account past one of its quotas
+	// (Options.MaxBinsPerAccount, Options.MaxBytesPerAccount). Nothing was
+	// saved. The error is a *QuotaError, which says which quota and by how
+	// much.
+	ErrQuota = errors.New("store: account quota reached")
 )
+
+// ErrPruned: a revision older than the Options.RevisionsKept newest of its
+// bin, deleted when a newer one was saved. It wraps ErrNotFound, so that
+// callers that only look for a missing revision find it too.
+var ErrPruned = fmt.Errorf("store: revision pruned: %w", ErrNotFound)
 
 // Defaults for the zero fields of Options, and the lock wait of Open.
 const (
 	DefaultFlushInterval = time.Second
 	DefaultEventLimit    = 100
+	DefaultRevisionsKept = 100
 	LockTimeout          = time.Second
 )
 
@@ -49,6 +60,18 @@ type Options struct {
 	// EventLimit is how many events are kept per bin, newest first.
 	// Default 100.
 	EventLimit int
+	// RevisionsKept is how many revisions are kept per bin, the newest:
+	// saving one more deletes the oldest, in the same transaction. A bin
+	// holding more (saved by an earlier version, or under a larger
+	// setting) is pruned at its next save. Default 100.
+	RevisionsKept int
+	// MaxBinsPerAccount bounds the bins an account holds; 0 means no bound.
+	MaxBinsPerAccount int
+	// MaxBytesPerAccount bounds the bytes of template text an account
+	// stores, counted over every kept revision of every bin; 0 means no
+	// bound. A write that would pass it fails with ErrQuota, unless it
+	// leaves the account's total no larger than it was.
+	MaxBytesPerAccount int64
 	// NoSync skips fsync on commit: faster, and a crash may lose or corrupt
 	// anything. For tests and benchmarks only.
 	NoSync bool
@@ -105,6 +128,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if opts.EventLimit <= 0 {
 		opts.EventLimit = DefaultEventLimit
+	}
+	if opts.RevisionsKept <= 0 {
+		opts.RevisionsKept = DefaultRevisionsKept
 	}
 	if opts.ReadOnly {
 		// bbolt would create a missing file even read-only.
@@ -322,7 +348,7 @@ func now() time.Time {
 // wrap names the operation in an unexpected error. The store's own errors
 // already say what was not found or in conflict, and pass unchanged.
 func wrap(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName, ErrQuota} {
 		if errors.Is(err, known) {
 			return err
 		}

@@ -274,6 +274,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	wantEvents, err := db.Events(acct.SID, first.SID, 0)
 	require.NoError(t, err)
+	acct, err = db.Account(acct.SID) // with its bins counted
+	require.NoError(t, err)
 	// Close flushes the buffered counters and events.
 	require.NoError(t, db.Close())
 
@@ -301,7 +303,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	gotEvents, err := db.Events(acct.SID, first.SID, 0)
 	require.NoError(t, err)
 	assert.Equal(t, wantEvents, gotEvents)
-	page, err := db.ListBins(acct.SID, 0, "")
+	page, err := db.ListBins(acct.SID, ListQuery{Templates: true})
 	require.NoError(t, err)
 	assert.Equal(t, []Bin{gotFirst, gotSecond}, page.Bins)
 	assert.Equal(t, Stats{Accounts: 1, Bins: 2, FileSize: db.Stats().FileSize}, db.Stats())

@@ -21,7 +21,7 @@ type binRow struct {
 
 // listBins answers GET /bins: the account's bins, a page at a time.
 func (h *Handler) listBins(w http.ResponseWriter, r *http.Request) error {
-	page, err := h.db.ListBins(accountOf(r).SID, store.DefaultPageSize, r.URL.Query().Get("page"))
+	page, err := h.db.ListBins(accountOf(r).SID, store.ListQuery{PageToken: r.URL.Query().Get("page")})
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func TestCreateBin(t *testing.T) {
 
 func countBins(t *testing.T, env *testEnv) int {
 	t.Helper()
-	page, err := env.db.ListBins(env.acct.SID, 0, "")
+	page, err := env.db.ListBins(env.acct.SID, store.ListQuery{})
 	require.NoError(t, err)
 	return len(page.Bins)
 }

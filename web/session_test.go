@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 func TestSessionCookie(t *testing.T) {
@@ -151,7 +152,7 @@ func TestCSRF(t *testing.T) {
 	got, err := env.db.Bin(env.acct.SID, bin.SID)
 	require.NoError(t, err)
 	assert.Equal(t, bin.Revision, got.Revision)
-	page, err := env.db.ListBins(env.acct.SID, 0, "")
+	page, err := env.db.ListBins(env.acct.SID, store.ListQuery{})
 	require.NoError(t, err)
 	assert.Len(t, page.Bins, 1)
 	assert.Equal(t, http.StatusOK, c.get("/bins").code, "still signed in")

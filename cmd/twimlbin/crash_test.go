@@ -238,7 +238,7 @@ func checkCrashedFile(t *testing.T, path, accountSID string) {
 	require.NoError(t, db.Check(), "consistency check after SIGKILL")
 	bins, token := 0, ""
 	for {
-		page, err := db.ListBins(accountSID, store.MaxPageSize, token)
+		page, err := db.ListBins(accountSID, store.ListQuery{PageSize: store.MaxPageSize, PageToken: token})
 		require.NoError(t, err)
 		bins += len(page.Bins)
 		if token = page.Next; token == "" {

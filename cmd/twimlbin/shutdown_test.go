@@ -318,7 +318,7 @@ func testShutdownUnderLoad(t *testing.T, bin string, delay time.Duration) {
 			assert.Equal(t, b.template, got.Template, b.sid)
 		}
 	}
-	page, err := sdb.ListBins(sid, store.MaxPageSize, "")
+	page, err := sdb.ListBins(sid, store.ListQuery{PageSize: store.MaxPageSize})
 	require.NoError(t, err)
 	require.Empty(t, page.Next)
 	assert.Len(t, page.Bins, binsBefore+len(created))

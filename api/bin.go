@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,12 +21,17 @@ const (
 	maxPageSize     = 1000
 )
 
-// binResource is a bin as the API shows it.
+// maxListBytes bounds a page of GET /api/v1/bins in bytes: a page with
+// templates ends early rather than pass it, always with at least one bin.
+const maxListBytes = 1 << 20
+
+// binResource is a bin as the API shows it. Lists leave out the template
+// and its warnings unless asked (include=template).
 type binResource struct {
 	SID              string             `json:"sid"`
 	AccountSID       string             `json:"account_sid"`
 	FriendlyName     string             `json:"friendly_name"`
-	Template         string             `json:"template"`
+	Template         string             `json:"template,omitzero"`
 	URL              string             `json:"url"`
 	Revision         int                `json:"revision"`
 	RenderPolicy     string             `json:"render_policy"`
@@ -33,7 +39,7 @@ type binResource struct {
 	DateUpdated      time.Time          `json:"date_updated"`
 	DateLastAccessed *time.Time         `json:"date_last_accessed"`
 	NumRequests      int64              `json:"num_requests"`
-	Warnings         engine.Diagnostics `json:"warnings"`
+	Warnings         engine.Diagnostics `json:"warnings,omitzero"`
 	Links            map[string]string  `json:"links"`
 }
 
@@ -117,7 +123,9 @@ func tooLargeDiagnostic(n int) engine.Diagnostic {
 	}
 }
 
-// listBins answers GET /api/v1/bins.
+// listBins answers GET /api/v1/bins. With include=template, each bin has
+// its template and warnings, and a page ends early rather than pass
+// maxListBytes.
 func (s *Server) listBins(c echo.Context) error {
 	size := defaultPageSize
 	if v := c.QueryParam("page_size"); v != "" {
@@ -127,18 +135,52 @@ func (s *Server) listBins(c echo.Context) error {
 		}
 		size = n
 	}
+	var templates bool
+	switch v := c.QueryParam("include"); v {
+	case "":
+	case "template":
+		templates = true
+	default:
+		return errInvalidParameter(fmt.Sprintf("include must be \"template\" or left out, not %q.", v))
+	}
+	q := store.ListQuery{PageSize: size, PageToken: c.QueryParam("page_token"), Templates: templates}
+	out := binList{Bins: []binResource{}, Meta: pageMeta{PageSize: size}}
+	if templates {
+		// Each bin is shown as it is measured, once.
+		used := 1024 // the envelope's bytes, and more
+		q.Take = func(b store.Bin) bool {
+			r := s.binResource(c, b, s.warnings(b))
+			raw, err := json.Marshal(r)
+			if err != nil {
+				return false
+			}
+			if len(out.Bins) > 0 && used+len(raw)+1 > maxListBytes {
+				return false
+			}
+			used += len(raw) + 1
+			out.Bins = append(out.Bins, r)
+			return true
+		}
+	}
 	start := time.Now()
-	page, err := s.db.ListBins(accountOf(c).SID, store.ListQuery{PageSize: size, PageToken: c.QueryParam("page_token"), Templates: true})
+	page, err := s.db.ListBins(accountOf(c).SID, q)
 	s.metrics.observeStore(opReadBin, start)
 	if err != nil {
 		return err
 	}
-	out := binList{Bins: make([]binResource, 0, len(page.Bins)), Meta: pageMeta{PageSize: size}}
-	for _, b := range page.Bins {
-		out.Bins = append(out.Bins, s.binResource(c, b, s.warnings(b)))
+	if !templates {
+		for _, b := range page.Bins {
+			r := s.binResource(c, b, nil)
+			r.Warnings = nil
+			out.Bins = append(out.Bins, r)
+		}
 	}
 	if page.Next != "" {
-		next := "/api/v1/bins?" + url.Values{"page_size": {strconv.Itoa(size)}, "page_token": {page.Next}}.Encode()
+		query := url.Values{"page_size": {strconv.Itoa(size)}, "page_token": {page.Next}}
+		if templates {
+			query.Set("include", "template")
+		}
+		next := "/api/v1/bins?" + query.Encode()
 		out.Meta.NextPageURI = &next
 	}
 	return c.JSON(http.StatusOK, out)

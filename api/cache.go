@@ -1,9 +1,11 @@
 package api
 
 import (
+	"container/list"
 	"errors"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +21,27 @@ import (
 type program struct {
 	tmpl *engine.Template
 	vars varSet
+
+	// Set by the program table while it keeps the program, under its lock.
+	src  string        // the template's text
+	cost int64         // programCost(src)
+	elem *list.Element // in the table's recency list
 }
 
 func newProgram(t *engine.Template) *program {
 	return &program{tmpl: t, vars: newVarSet(t.Variables())}
+}
+
+// programCost estimates the heap that keeping a compiled template of src
+// takes: its text, held as the table's key, and what compiling it holds,
+// which grows with its tags. Measured with runtime.MemStats over 64 KiB
+// templates: plain text compiles to about 2 bytes a byte of text; each
+// {{tag}} adds some 250 to 1,000 bytes, depending on what surrounds it
+// (a <Say> of one variable 700, a <Play> with one in an attribute and one
+// in its URL 1,035 a tag). The estimate takes the top of that range, so a
+// full cache holds at most its budget, and mostly less.
+func programCost(src string) int64 {
+	return 3*int64(len(src)) + 1024*int64(strings.Count(src, "{{"))
 }
 
 // compiled is a bin's template at one revision, ready to render.
@@ -102,10 +121,12 @@ func fromHex(c byte) (byte, bool) {
 
 // templateCache keeps what the bin URL serves in memory, in two tables:
 //
-//   - programs, compiled templates by template text, at most maxPrograms:
-//     they are the memory that counts (the gallery's contextual-calling
-//     template, 500 bytes of text, compiles to some 15 kB), and bins with
-//     the same text, copied from the gallery, share one;
+//   - programs, compiled templates by template text, at most maxPrograms
+//     of them and maxBytes of their programCost, the least recently used
+//     dropped first: they are the memory that counts (the gallery's
+//     contextual-calling template, 500 bytes of text, compiles to some
+//     15 kB; a 64 KiB one to 130 kB or, full of tags, 2.8 MB), and bins
+//     with the same text, copied from the gallery, share one;
 //   - bins, a binEntry by SID, at most maxBins (binTable): two
 //     generations, the bin's usage Counter and a handle on traits that
 //     bins share, which point weakly at their program.
@@ -113,7 +134,7 @@ func fromHex(c byte) (byte, bool) {
 // A bin is served from memory while the store's generations of the bin and
 // of its account stay the same, so an update made through the store by
 // anyone (this API, the web form) is seen by the next request, and a
-// deleted bin is a 404 at once. A full table drops an entry chosen at
+// deleted bin is a 404 at once. A full bin table drops an entry chosen at
 // random, which needs no bookkeeping on the read path.
 type templateCache struct {
 	db      *store.DB
@@ -121,15 +142,18 @@ type templateCache struct {
 
 	mu          sync.Mutex
 	programs    map[string]*program // template text → program
+	recent      list.List           // of *program, most recently used first
 	maxPrograms int
+	maxBytes    int64
+	bytes       int64 // programCost of the programs kept, summed
 
 	bins *binTable
 }
 
-func newTemplateCache(db *store.DB, maxPrograms, maxBins int, m *metrics) *templateCache {
+func newTemplateCache(db *store.DB, maxPrograms int, maxBytes int64, maxBins int, m *metrics) *templateCache {
 	return &templateCache{
 		db: db, metrics: m,
-		programs: map[string]*program{}, maxPrograms: maxPrograms,
+		programs: map[string]*program{}, maxPrograms: maxPrograms, maxBytes: maxBytes,
 		bins: newBinTable(maxBins),
 	}
 }
@@ -227,6 +251,9 @@ func (tc *templateCache) compile(b store.Bin, keep bool) (*compiled, error) {
 	}
 	tc.mu.Lock()
 	p := tc.programs[b.Template]
+	if p != nil && keep {
+		tc.recent.MoveToFront(p.elem)
+	}
 	tc.mu.Unlock()
 	if p != nil {
 		tc.metrics.cacheHits.Inc()
@@ -246,21 +273,28 @@ func (tc *templateCache) compile(b store.Bin, keep bool) (*compiled, error) {
 
 // addProgram keeps p as the program of src, unless the table has one
 // already (compiled meanwhile by another request), and returns the one
-// kept.
+// kept. It drops the least recently used programs until the table is
+// within its count and its bytes; a program over the byte budget alone is
+// returned without being kept.
 func (tc *templateCache) addProgram(src string, p *program) *program {
+	cost := programCost(src)
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if old := tc.programs[src]; old != nil {
+		tc.recent.MoveToFront(old.elem)
 		return old
 	}
-	// Drop whatever map iteration yields first: close enough to random.
-	for k := range tc.programs {
-		if len(tc.programs) < tc.maxPrograms {
-			break
-		}
-		delete(tc.programs, k)
+	if cost > tc.maxBytes {
+		return p
 	}
+	for len(tc.programs) >= tc.maxPrograms || tc.bytes+cost > tc.maxBytes {
+		oldest := tc.recent.Remove(tc.recent.Back()).(*program)
+		delete(tc.programs, oldest.src)
+		tc.bytes -= oldest.cost
+	}
+	p.src, p.cost, p.elem = src, cost, tc.recent.PushFront(p)
 	tc.programs[src] = p
+	tc.bytes += cost
 	return p
 }
 

@@ -30,7 +30,7 @@ func newCacheEnv(t *testing.T, maxPrograms, maxBins int) (*templateCache, *store
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTemplateCache(db, maxPrograms, maxBins, newMetrics(db)), db, acct.SID
+	return newTemplateCache(db, maxPrograms, DefaultCacheBytes, maxBins, newMetrics(db)), db, acct.SID
 }
 
 // renderServed serves sid from the cache and renders it with no parameters.
@@ -285,5 +285,53 @@ func TestBinTraitsShared(t *testing.T) {
 	}
 	if entries[0].traits == entries[2].traits {
 		t.Error("bins with different templates share traits")
+	}
+}
+
+// TestTemplateCacheByteBudget: programs are kept while their cost fits the
+// budget exactly; one more drops the least recently used, and one that
+// alone is over the budget is compiled but not kept.
+func TestTemplateCacheByteBudget(t *testing.T) {
+	tc, db, acct := newCacheEnv(t, 100, 100)
+	cost := programCost(say("0"))
+	tc.maxBytes = 3 * cost
+	var bins []store.Bin
+	for i := range 4 {
+		b, err := db.CreateBin(acct, storeInput("b", say(fmt.Sprint(i)), "lenient"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bins = append(bins, b)
+	}
+	for _, b := range bins[:3] {
+		if _, err := tc.compile(b, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tc.bytes != 3*cost || len(tc.programs) != 3 {
+		t.Fatalf("at the budget: %d bytes in %d programs, want %d in 3", tc.bytes, len(tc.programs), 3*cost)
+	}
+	if _, err := tc.compile(bins[0], true); err != nil { // used again: the most recent
+		t.Fatal(err)
+	}
+	if _, err := tc.compile(bins[3], true); err != nil {
+		t.Fatal(err)
+	}
+	if tc.bytes != 3*cost || len(tc.programs) != 3 {
+		t.Errorf("one over: %d bytes in %d programs, want %d in 3", tc.bytes, len(tc.programs), 3*cost)
+	}
+	if tc.programs[bins[1].Template] != nil || tc.programs[bins[0].Template] == nil {
+		t.Error("the least recently used program is not the one dropped")
+	}
+
+	big, err := db.CreateBin(acct, storeInput("big", say(strings.Repeat("x", int(3*cost))), "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tc.compile(big, true); err != nil || c.program == nil {
+		t.Fatalf("compile over the budget: %v", err)
+	}
+	if tc.programs[big.Template] != nil || tc.bytes != 3*cost {
+		t.Error("a program over the whole budget was kept")
 	}
 }

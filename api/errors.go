@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -28,11 +29,13 @@ const (
 	codeBadSignature     = 10103 // 403: X-Twilio-Signature missing or wrong
 	codeBackupNotAllowed = 10104 // 403: the account may not read a backup
 	codeRateLimited      = 10105 // 429: too many failed authentications or sign-ups; see Retry-After
+	codeQuotaExceeded    = 10106 // 403: the write would take the account past a quota; nothing was saved
 
 	codeNotFound           = 10201 // 404: no such route or resource (or another account's)
 	codeMethodNotAllowed   = 10202 // 405
 	codePreconditionFailed = 10203 // 412: If-Match names a revision that is no longer current
 	codeBodyTooLarge       = 10204 // 413
+	codeRevisionPruned     = 10205 // 404: the revision was deleted to keep the bin's newest ones
 
 	codeTemplateInvalid  = 10301 // 422: the template has errors; see diagnostics
 	codeTemplateTooLarge = 10302 // 422: the template is over MaxTemplateBytes
@@ -140,6 +143,7 @@ func (s *Server) toError(err error) *Error {
 		apiErr    *Error
 		httpErr   *echo.HTTPError
 		maxErr    *http.MaxBytesError
+		quotaErr  *store.QuotaError
 		compErr   *engine.CompileError
 		renderErr *engine.RenderError
 	)
@@ -150,9 +154,15 @@ func (s *Server) toError(err error) *Error {
 	case errors.As(err, &maxErr):
 		return newError(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 			"The request body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes.")
+	case errors.Is(err, store.ErrPruned):
+		return newError(http.StatusNotFound, codeRevisionPruned,
+			"The revision was pruned: only a bin's newest revisions are kept, and older ones are deleted as new ones are saved. "+
+				"List the bin's revisions to see those that remain.")
 	case errors.Is(err, store.ErrNotFound):
 		e := *errNotFound
 		return &e
+	case errors.As(err, &quotaErr):
+		return quotaError(quotaErr)
 	case errors.Is(err, store.ErrConflict):
 		e := *errPrecondition
 		return &e
@@ -194,6 +204,21 @@ func (s *Server) toError(err error) *Error {
 	e := newError(http.StatusInternalServerError, codeInternal, "Internal server error.")
 	e.cause = err
 	return e
+}
+
+// quotaError says which quota a write would pass, by how much, and what
+// to do. Nothing was saved.
+func quotaError(q *store.QuotaError) *Error {
+	var msg string
+	if q.Quota == "bins" {
+		msg = fmt.Sprintf("The account holds %d bins, its quota; nothing was saved. "+
+			"Delete bins you no longer need, or ask the operator to raise --max-bins-per-account.", q.Used)
+	} else {
+		msg = fmt.Sprintf("This would make the account's templates take %d bytes, over its quota of %d "+
+			"(every kept revision of every bin counts; it holds %d); nothing was saved. "+
+			"Delete bins you no longer need, or ask the operator to raise --max-bytes-per-account.", q.Want, q.Limit, q.Used)
+	}
+	return newError(http.StatusForbidden, codeQuotaExceeded, msg)
 }
 
 // fromHTTPError maps echo's errors: the router's 404 and 405, and whatever

@@ -19,7 +19,8 @@ type env struct {
 	t        *testing.T
 	path     string
 	cfg      Config
-	readOnly bool // open the database with store.Options.ReadOnly
+	readOnly bool          // open the database with store.Options.ReadOnly
+	opts     store.Options // the rest of the database's options
 	db       *store.DB
 	srv      *Server
 }
@@ -28,7 +29,13 @@ type env struct {
 // database is checked for consistency and closed when the test ends.
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "twimlbin.db"), cfg: cfg}
+	return newEnvWith(t, cfg, store.Options{})
+}
+
+// newEnvWith is newEnv with a database opened with opts.
+func newEnvWith(t *testing.T, cfg Config, opts store.Options) *env {
+	t.Helper()
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "twimlbin.db"), cfg: cfg, opts: opts}
 	e.open()
 	t.Cleanup(func() {
 		if e.db != nil {
@@ -40,7 +47,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 
 func (e *env) open() {
 	e.t.Helper()
-	db, err := store.Open(e.path, store.Options{NoSync: true, ReadOnly: e.readOnly})
+	opts := e.opts
+	opts.NoSync, opts.ReadOnly = true, e.readOnly
+	db, err := store.Open(e.path, opts)
 	if err != nil {
 		e.t.Fatalf("store.Open: %v", err)
 	}

@@ -1124,3 +1124,185 @@ func TestHostileAuthRateLimits(t *testing.T) {
 		e.ok(signup("198.51.100.9:1000"), http.StatusCreated, nil)
 	})
 }
+
+// The promises about what one tenant can take of the server's memory and
+// disk, as the README states them.
+const (
+	promiseCacheBytes = "the compiled-template cache stays within its byte budget, whatever templates tenants save"
+	promiseListBytes  = "a list of bins answers at most 1 MiB, and leaves templates out unless asked"
+	promiseQuota      = "an account's bins and template bytes stay within its quotas, refused with 403 quota_exceeded"
+	promisePruned     = "a bin keeps its newest revisions; a pruned one is a 404 that says so"
+)
+
+// padded64K is a valid template of MaxTemplateBytes bytes naming tag.
+func padded64K(tag string) string {
+	head, tail := "<Response><Say>"+tag+"</Say>", "</Response>"
+	return head + strings.Repeat(" ", MaxTemplateBytes-len(head)-len(tail)) + tail
+}
+
+// TestHostileCacheByteBudget: a tenant updating a bin with distinct
+// 64 KiB templates, each served once so that it is compiled, keeps the
+// cache within its byte budget, by its own account and by the heap.
+func TestHostileCacheByteBudget(t *testing.T) {
+	const budget = 8 << 20
+	e := newEnv(t, Config{CacheBytes: budget})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 250 {
+		e.ok(req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"template": padded64K(strconv.Itoa(i))}}, http.StatusOK, nil)
+		e.ok(req{method: "GET", path: "/twiml/" + b.SID}, http.StatusOK, nil)
+		tc := e.srv.cache
+		tc.mu.Lock()
+		n := tc.bytes
+		tc.mu.Unlock()
+		if n > budget {
+			t.Fatalf("%s: the cache holds %d bytes after %d templates, over its budget of %d", promiseCacheBytes, n, i+1, budget)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// The budget, the heap the cache's estimate leaves out, and slack for
+	// the server and the store.
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 3*budget {
+		t.Errorf("%s: the heap grew by %d bytes over 250 templates of 64 KiB, over 3 × the budget of %d", promiseCacheBytes, grown, budget)
+	}
+}
+
+// TestHostileListBytes: listing many 64 KiB bins answers at most 1 MiB a
+// page with their templates, paging through all of them, and leaves the
+// templates out when they are not asked for.
+func TestHostileListBytes(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	const n = 40
+	want := map[string]string{}
+	for i := range n {
+		tmpl := padded64K(strconv.Itoa(i))
+		want[e.createBin(u, tmpl, "").SID] = tmpl
+	}
+
+	rec := e.ok(req{method: "GET", path: "/api/v1/bins?page_size=1000", user: &u}, http.StatusOK, nil)
+	if rec.Body.Len() > maxListBytes {
+		t.Errorf("%s: the list without templates is %d bytes", promiseListBytes, rec.Body.Len())
+	}
+	var raw struct {
+		Bins []map[string]any `json:"bins"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Bins) != n {
+		t.Fatalf("%d bins listed, want %d", len(raw.Bins), n)
+	}
+	for _, b := range raw.Bins {
+		if _, ok := b["template"]; ok {
+			t.Fatalf("%s: a bin listed without include=template has its template", promiseListBytes)
+		}
+	}
+
+	got := map[string]string{}
+	path, pages := "/api/v1/bins?page_size=1000&include=template", 0
+	for path != "" {
+		rec := e.ok(req{method: "GET", path: path, user: &u}, http.StatusOK, nil)
+		if rec.Body.Len() > maxListBytes {
+			t.Fatalf("%s: page %d is %d bytes", promiseListBytes, pages+1, rec.Body.Len())
+		}
+		var list binList
+		if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Bins) == 0 {
+			t.Fatalf("page %d is empty", pages+1)
+		}
+		for _, b := range list.Bins {
+			got[b.SID] = b.Template
+		}
+		path = ""
+		if list.Meta.NextPageURI != nil {
+			path = *list.Meta.NextPageURI
+		}
+		if pages++; pages > n {
+			t.Fatal("paging does not end")
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("paging with templates gave %d bins, want %d with their templates", len(got), len(want))
+	}
+	if pages < 3 {
+		t.Errorf("%d pages for %d bins of 64 KiB", pages, n)
+	}
+	e.fail(req{method: "GET", path: "/api/v1/bins?include=everything", user: &u}, http.StatusBadRequest, codeInvalidParameter)
+}
+
+// TestHostileQuotas: the last bin and the last byte within an account's
+// quotas are saved, the next are refused with 403 and a message naming the
+// quota, and deleting a bin frees its share.
+func TestHostileQuotas(t *testing.T) {
+	t.Run("bins", func(t *testing.T) {
+		e := newEnvWith(t, Config{}, store.Options{MaxBinsPerAccount: 2})
+		u := e.newUser("alice")
+		first := e.createBin(u, helloTemplate, "")
+		e.createBin(u, helloTemplate, "")
+		got := e.fail(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate}}, http.StatusForbidden, codeQuotaExceeded)
+		for _, s := range []string{"2 bins", "--max-bins-per-account"} {
+			if !strings.Contains(got.Message, s) {
+				t.Errorf("%s: message %q does not say %q", promiseQuota, got.Message, s)
+			}
+		}
+		e.ok(req{method: "DELETE", path: "/api/v1/bins/" + first.SID, user: &u}, http.StatusNoContent, nil)
+		e.createBin(u, helloTemplate, "")
+	})
+	t.Run("bytes", func(t *testing.T) {
+		const limit = 3 * 1000
+		e := newEnvWith(t, Config{}, store.Options{MaxBytesPerAccount: limit})
+		u := e.newUser("alice")
+		sized := func(tag string, n int) string {
+			head, tail := "<Response><Say>"+tag+"</Say>", "</Response>"
+			return head + strings.Repeat(" ", n-len(head)-len(tail)) + tail
+		}
+		a := e.createBin(u, sized("a", 1000), "")
+		e.ok(req{method: "POST", path: "/api/v1/bins/" + a.SID, user: &u, json: map[string]any{"template": sized("a2", 1000)}}, http.StatusOK, nil)
+		e.fail(req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": sized("b", 1001)}}, http.StatusForbidden, codeQuotaExceeded)
+		b := e.createBin(u, sized("b", 1000), "")
+		got := e.fail(req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"template": sized("b2", 100)}}, http.StatusForbidden, codeQuotaExceeded)
+		for _, s := range []string{"3100", "3000", "--max-bytes-per-account", "every kept revision"} {
+			if !strings.Contains(got.Message, s) {
+				t.Errorf("%s: message %q does not say %q", promiseQuota, got.Message, s)
+			}
+		}
+		e.fail(req{method: "POST", path: "/api/v1/bins/" + a.SID + "/revisions/1/restore", user: &u}, http.StatusForbidden, codeQuotaExceeded)
+		e.ok(req{method: "DELETE", path: "/api/v1/bins/" + a.SID, user: &u}, http.StatusNoContent, nil)
+		e.ok(req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"template": sized("b2", 2000)}}, http.StatusOK, nil)
+	})
+}
+
+// TestHostileRevisionsPruned: a bin updated past RevisionsKept lists only
+// the kept revisions, and fetching or restoring a pruned one is a 404 that
+// says it was pruned.
+func TestHostileRevisionsPruned(t *testing.T) {
+	e := newEnvWith(t, Config{}, store.Options{RevisionsKept: 2})
+	u := e.newUser("alice")
+	b := e.createBin(u, helloTemplate, "")
+	for _, name := range []string{"v2", "v3"} {
+		e.ok(req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": name}}, http.StatusOK, nil)
+	}
+	var list revisionList
+	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions", user: &u}, http.StatusOK, &list)
+	if len(list.Revisions) != 2 || list.Revisions[0].Revision != 3 || list.Revisions[1].Revision != 2 {
+		t.Errorf("%s: revisions %+v, want 3 and 2", promisePruned, list.Revisions)
+	}
+	for _, r := range []req{
+		{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/1", user: &u},
+		{method: "POST", path: "/api/v1/bins/" + b.SID + "/revisions/1/restore", user: &u},
+	} {
+		got := e.fail(r, http.StatusNotFound, codeRevisionPruned)
+		if !strings.Contains(got.Message, "pruned") {
+			t.Errorf("%s: %s %s: message %q", promisePruned, r.method, r.path, got.Message)
+		}
+	}
+	e.fail(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/4", user: &u}, http.StatusNotFound, codeNotFound)
+	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/2", user: &u}, http.StatusOK, nil)
+}

@@ -23,6 +23,12 @@ const (
 	// DefaultCacheSize bounds the compiled templates kept in memory when
 	// Config.CacheSize is 0.
 	DefaultCacheSize = 10000
+	// DefaultCacheBytes bounds the memory of the compiled templates kept
+	// when Config.CacheBytes is 0: 64 MiB by programCost's estimate, which
+	// is at or above what templates measure, so that a full cache stays
+	// well under 100 MiB of heap; 480 templates of 64 KiB, or thousands
+	// of the sizes people write.
+	DefaultCacheBytes = 64 << 20
 	// DefaultBinCacheSize bounds the bins kept in memory for the bin URL
 	// when Config.BinCacheSize is 0: about 100 bytes each, 24 MB when full.
 	DefaultBinCacheSize = 1 << 18
@@ -51,6 +57,9 @@ type Config struct {
 	// means DefaultCacheSize. Bins whose templates are the same text share
 	// one.
 	CacheSize int
+	// CacheBytes bounds the memory of the compiled templates kept, as
+	// estimated (see programCost); 0 means DefaultCacheBytes.
+	CacheBytes int64
 	// BinCacheSize bounds the number of bins whose SID, account, Twilio
 	// auth token and policy the bin URL keeps in memory; 0 means
 	// DefaultBinCacheSize.
@@ -100,6 +109,9 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
 	if cfg.BinCacheSize <= 0 {
 		cfg.BinCacheSize = DefaultBinCacheSize
 	}
@@ -123,7 +135,7 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 		failuresByAccount: ratelimit.New(cfg.AuthFailuresPerAccount, ratelimit.DefaultFailures, 0, cfg.Now),
 		signupsByAddr:     ratelimit.New(cfg.Signups, ratelimit.DefaultSignups, 0, cfg.Now),
 	}
-	s.cache = newTemplateCache(db, cfg.CacheSize, cfg.BinCacheSize, s.metrics)
+	s.cache = newTemplateCache(db, cfg.CacheSize, cfg.CacheBytes, cfg.BinCacheSize, s.metrics)
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError

@@ -153,10 +153,11 @@ type ListQuery struct {
 	// Templates asks for each bin's Template, which is left empty
 	// otherwise: a list that does not show them does not read them.
 	Templates bool
-	// Take, when set, is called with each bin but the page's first before
-	// it joins the page; when it returns false the page ends before that
-	// bin, with Next pointing at it. It bounds a page by something other
-	// than its count, such as its size.
+	// Take, when set, is called with each bin before it joins the page;
+	// when it returns false the page ends before that bin, with Next
+	// pointing at it, unless it is the page's first, which joins it
+	// anyway. It bounds a page by something other than its count, such as
+	// its size.
 	Take func(Bin) bool
 }
 
@@ -208,7 +209,7 @@ func (db *DB) ListBins(accountSID string, q ListQuery) (Page, error) {
 				return err
 			}
 			b := rec.bin(db.usage.usage(sid))
-			if len(page.Bins) > 0 && q.Take != nil && !q.Take(b) {
+			if q.Take != nil && !q.Take(b) && len(page.Bins) > 0 {
 				page.Next = base64.RawURLEncoding.EncodeToString(u64(last))
 				break
 			}

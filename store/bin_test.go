@@ -412,7 +412,7 @@ func TestListBins(t *testing.T) {
 			taken := 0
 			page, err := db.ListBins(alice, ListQuery{Templates: true, PageToken: token, Take: func(Bin) bool {
 				taken++
-				return taken < 2 // a second bin, then no more
+				return taken <= 2 // two bins, then no more
 			}})
 			require.NoError(t, err)
 			require.NotEmpty(t, page.Bins)

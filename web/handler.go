@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -129,12 +130,20 @@ var (
 		message: "This server does not let visitors create accounts; ask its operator for one."}
 )
 
-// storageError is the page for a write the database could not take for a
-// reason the user can do nothing about but wait, or nil when err is not
-// one: the database is read-only, or its disk is full. The bin URLs still
-// work in both cases, and the message says so.
+// storageError is the page for a write the database could not take, or
+// nil when err is not one: the account is at a quota, which the message
+// names with what to do; or, for a reason the user can do nothing about
+// but wait, the database is read-only or its disk is full, where the bin
+// URLs still work and the message says so.
 func storageError(err error) *pageError {
+	var quota *store.QuotaError
 	switch {
+	case errors.As(err, &quota) && quota.Quota == "bins":
+		return &pageError{status: http.StatusForbidden, title: "Quota reached",
+			message: fmt.Sprintf("Your account holds %d bins, its quota. Nothing was saved. Delete bins you no longer need, or ask the operator to raise the quota.", quota.Used), cause: err}
+	case errors.As(err, &quota):
+		return &pageError{status: http.StatusForbidden, title: "Quota reached",
+			message: fmt.Sprintf("Saving this would make your account's templates take %d bytes, over its quota of %d (every kept revision of every bin counts). Nothing was saved. Delete bins you no longer need, or ask the operator to raise the quota.", quota.Want, quota.Limit), cause: err}
 	case errors.Is(err, store.ErrReadOnly):
 		return &pageError{status: http.StatusServiceUnavailable, title: "Nothing can be saved",
 			message: "This server's database is read-only, so nothing was saved; bins are still served. The operator must make the database file writable and restart twimlbin.", cause: err}
@@ -177,6 +186,9 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	var pe *pageError
 	switch {
 	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrPruned):
+		pe = &pageError{status: http.StatusNotFound, title: "Revision pruned",
+			message: "That revision was pruned: only a bin's newest revisions are kept, and older ones are deleted as new ones are saved. The bin's revision list shows those that remain."}
 	case errors.Is(err, store.ErrNotFound):
 		pe = errNotFound
 	case errors.Is(err, store.ErrBadPageToken):

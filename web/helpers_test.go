@@ -29,7 +29,14 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{NoSync: true})
+	return newTestEnvWith(t, cfg, store.Options{})
+}
+
+// newTestEnvWith is newTestEnv over a store opened with opts.
+func newTestEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
+	t.Helper()
+	opts.NoSync = true
+	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, db.Check(), "the database is consistent")

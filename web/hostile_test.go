@@ -577,3 +577,51 @@ func TestHostileSignInRateLimits(t *testing.T) {
 		assert.Equal(t, http.StatusCreated, signup("198.51.100.10:1000").code)
 	})
 }
+
+// The promises of the web form about what one tenant may store.
+const (
+	promiseQuota  = "a save past an account's quota is refused with a page that says which quota, keeping what was typed"
+	promisePruned = "a bin keeps its newest revisions; the list shows those, and a pruned one says it was pruned"
+)
+
+// TestHostileWebQuota: the form saves the last bin the quota allows and
+// refuses the next with a message, keeping the template typed.
+func TestHostileWebQuota(t *testing.T) {
+	env := newTestEnvWith(t, Config{}, store.Options{MaxBinsPerAccount: 1})
+	c := env.signedIn()
+	c.get("/bins/new")
+	res := c.post("/bins", editorForm("first", validTemplate, "lenient", 0))
+	require.Equal(t, http.StatusSeeOther, res.code, res.body)
+	c.get("/bins/new")
+	res = c.post("/bins", editorForm("second", validTemplate+"<!-- typed -->", "lenient", 0))
+	assert.Equal(t, http.StatusForbidden, res.code, promiseQuota)
+	page := text(res.body)
+	for _, s := range []string{"1 bins", "quota", "Nothing was saved", "Delete bins"} {
+		assert.Contains(t, page, s, promiseQuota)
+	}
+	assert.Contains(t, res.body, "&lt;!-- typed --&gt;", promiseQuota)
+}
+
+// TestHostileWebRevisionsPruned: the revision list shows the kept
+// revisions, and a pruned one is a 404 page that says it was pruned.
+func TestHostileWebRevisionsPruned(t *testing.T) {
+	env := newTestEnvWith(t, Config{}, store.Options{RevisionsKept: 2})
+	c := env.signedIn()
+	b := env.createBin(t, "Greeter", validTemplate)
+	for i := 2; i <= 3; i++ {
+		_, err := env.db.UpdateBin(env.acct.SID, b.SID, 0, store.BinInput{FriendlyName: "Greeter " + strconv.Itoa(i), Template: validTemplate, RenderPolicy: "lenient"})
+		require.NoError(t, err)
+	}
+	res := c.get("/bins/" + b.SID + "/revisions")
+	require.Equal(t, http.StatusOK, res.code)
+	assert.Contains(t, res.body, `href="/bins/`+b.SID+`/revisions/2"`, promisePruned)
+	assert.NotContains(t, res.body, `href="/bins/`+b.SID+`/revisions/1"`, promisePruned)
+	for _, path := range []string{"/revisions/1", "/revisions/1/diff"} {
+		res := c.get("/bins/" + b.SID + path)
+		assert.Equal(t, http.StatusNotFound, res.code, path)
+		assert.Contains(t, text(res.body), "pruned", promisePruned+": "+path)
+	}
+	res = c.post("/bins/"+b.SID+"/revisions/1/restore", url.Values{"revision": {"3"}})
+	assert.Equal(t, http.StatusNotFound, res.code)
+	assert.Contains(t, text(res.body), "pruned", promisePruned+": restore")
+}

@@ -42,7 +42,8 @@ closes the database.
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
 TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY,
 TWIMLBIN_SHUTDOWN_DELAY, TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS,
-TWIMLBIN_TRUSTED_PROXIES. A flag wins over its variable.
+TWIMLBIN_TRUSTED_PROXIES, TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
+TWIMLBIN_MAX_BYTES_PER_ACCOUNT. A flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -53,6 +54,13 @@ const (
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 30 * time.Second
 	maxHeaderBytes    = 64 << 10
+)
+
+// Defaults of the limits `twimlbin serve` sets on each bin and account.
+const (
+	defaultRevisionsKept      = store.DefaultRevisionsKept
+	defaultMaxBinsPerAccount  = 10000
+	defaultMaxBytesPerAccount = 256 << 20
 )
 
 // serveConfig is the configuration of `twimlbin serve`, from flags and the
@@ -69,6 +77,11 @@ type serveConfig struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client for the rate limits of sign-in and sign-up.
 	TrustedProxies []netip.Prefix
+	// RevisionsKept, MaxBinsPerAccount and MaxBytesPerAccount are the
+	// store.Options of the same names; 0 for a quota means no bound.
+	RevisionsKept      int
+	MaxBinsPerAccount  int
+	MaxBytesPerAccount int64
 }
 
 // parseServeConfig reads the flags, with the environment as defaults.
@@ -80,6 +93,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 			return v
 		}
 		return def
+	}
+	envInt := func(name string, def int64) (int64, bool) {
+		v, err := strconv.ParseInt(envOr(name, strconv.FormatInt(def, 10)), 10, 64)
+		if err != nil || v < 0 {
+			fmt.Fprintf(stderr, "twimlbin serve: %s=%q is not a whole number, 0 or more\n", name, getenv(name))
+			return 0, false
+		}
+		return v, true
 	}
 	fs.StringVar(&cfg.Addr, "addr", envOr("TWIMLBIN_ADDR", cfg.Addr), "address to listen on, host:port")
 	fs.StringVar(&cfg.DB, "db", envOr("TWIMLBIN_DB", cfg.DB), "path of the database file (created if missing)")
@@ -111,6 +132,21 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		"how long to drain before shutting down: /readyz answers 503 and connections close after each answer, so that a load balancer and keep-alive clients move away first")
 	level := envOr("TWIMLBIN_LOG_LEVEL", "info")
 	fs.StringVar(&level, "log-level", level, "log level: debug, info, warn or error")
+	kept, ok := envInt("TWIMLBIN_REVISIONS_KEPT", defaultRevisionsKept)
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.IntVar(&cfg.RevisionsKept, "revisions-kept", int(kept), "how many revisions to keep per bin, the newest; saving one more deletes the oldest")
+	maxBins, ok := envInt("TWIMLBIN_MAX_BINS_PER_ACCOUNT", defaultMaxBinsPerAccount)
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.IntVar(&cfg.MaxBinsPerAccount, "max-bins-per-account", int(maxBins), "the most bins an account may hold (0: no limit)")
+	maxBytes, ok := envInt("TWIMLBIN_MAX_BYTES_PER_ACCOUNT", defaultMaxBytesPerAccount)
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.Int64Var(&cfg.MaxBytesPerAccount, "max-bytes-per-account", maxBytes, "the most bytes of templates an account may store, every kept revision of every bin counted (0: no limit)")
 	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
 	fs.StringVar(&backups, "backup-accounts", backups, "comma-separated account SIDs allowed to download a backup of the whole database")
 	proxies := getenv("TWIMLBIN_TRUSTED_PROXIES")
@@ -125,6 +161,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if cfg.ShutdownDelay < 0 {
 		fmt.Fprintf(stderr, "twimlbin serve: --shutdown-delay %s is negative\n", cfg.ShutdownDelay)
+		return cfg, exitUsage, false
+	}
+	if cfg.RevisionsKept < 1 {
+		fmt.Fprintf(stderr, "twimlbin serve: --revisions-kept %d: keep at least 1, the current one\n", cfg.RevisionsKept)
+		return cfg, exitUsage, false
+	}
+	if cfg.MaxBinsPerAccount < 0 || cfg.MaxBytesPerAccount < 0 {
+		fmt.Fprintf(stderr, "twimlbin serve: --max-bins-per-account and --max-bytes-per-account take 0 (no limit) or more\n")
 		return cfg, exitUsage, false
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
@@ -196,14 +240,21 @@ func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, e
 // file or file system cannot be written, read-only, so that the bins it
 // holds are still served.
 func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
-	if cfg.ReadOnly {
-		return store.Open(cfg.DB, store.Options{ReadOnly: true})
+	opts := store.Options{
+		RevisionsKept:      cfg.RevisionsKept,
+		MaxBinsPerAccount:  cfg.MaxBinsPerAccount,
+		MaxBytesPerAccount: cfg.MaxBytesPerAccount,
 	}
-	db, err := store.Open(cfg.DB, store.Options{})
+	if cfg.ReadOnly {
+		opts.ReadOnly = true
+		return store.Open(cfg.DB, opts)
+	}
+	db, err := store.Open(cfg.DB, opts)
 	if err == nil || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
 		return db, err
 	}
-	db, roErr := store.Open(cfg.DB, store.Options{ReadOnly: true})
+	opts.ReadOnly = true
+	db, roErr := store.Open(cfg.DB, opts)
 	if errors.Is(roErr, fs.ErrNotExist) {
 		return nil, err // nothing to serve: the first error says why it could not be made
 	}

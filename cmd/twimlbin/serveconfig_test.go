@@ -22,31 +22,43 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_LOG_LEVEL":       "debug",
 		"TWIMLBIN_BACKUP_ACCOUNTS": "ACa, ACb",
 		"TWIMLBIN_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
+
+		"TWIMLBIN_REVISIONS_KEPT":        "7",
+		"TWIMLBIN_MAX_BINS_PER_ACCOUNT":  "0",
+		"TWIMLBIN_MAX_BYTES_PER_ACCOUNT": "1048576",
 	}
 	getenv := func(k string) string { return env[k] }
 
 	t.Run("defaults", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, func(string) string { return "" }, &bytes.Buffer{})
 		require.True(t, ok)
-		assert.Equal(t, serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db", LogLevel: slog.LevelInfo}, cfg)
+		assert.Equal(t, serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db", LogLevel: slog.LevelInfo,
+			RevisionsKept: 100, MaxBinsPerAccount: 10000, MaxBytesPerAccount: 256 << 20}, cfg)
 	})
 	t.Run("environment", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
 			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
-			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}}, cfg)
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
+			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
-		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error"}, getenv, &bytes.Buffer{})
+		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error",
+			"--revisions-kept", "1", "--max-bins-per-account", "5"}, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
 		assert.False(t, cfg.OpenSignup)
 		assert.False(t, cfg.ReadOnly)
 		assert.Equal(t, 5*time.Second, cfg.ShutdownDelay, "the variable stands when no flag is given")
 		assert.Equal(t, slog.LevelError, cfg.LogLevel)
+		assert.Equal(t, 1, cfg.RevisionsKept, "the least there is")
+		assert.Equal(t, 5, cfg.MaxBinsPerAccount)
+		assert.Equal(t, int64(1<<20), cfg.MaxBytesPerAccount)
 	})
-	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"}, {"--trusted-proxies", "proxy.example.com"}, {"--trusted-proxies", "10.0.0.0/33"}} {
+	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"},
+		{"--trusted-proxies", "proxy.example.com"}, {"--trusted-proxies", "10.0.0.0/33"},
+		{"--revisions-kept", "0"}, {"--max-bins-per-account", "-1"}, {"--max-bytes-per-account", "lots"}} {
 		t.Run("bad "+args[0], func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(args, func(string) string { return "" }, &stderr)
@@ -55,7 +67,8 @@ func TestParseServeConfig(t *testing.T) {
 			assert.NotEmpty(t, stderr.String())
 		})
 	}
-	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY"} {
+	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY",
+		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT"} {
 		t.Run("bad "+name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(nil, func(k string) string {

@@ -150,7 +150,7 @@ func TestUnauthorizedHeader(t *testing.T) {
 	e := newEnv(t, Config{})
 	rec := e.do(req{method: "GET", path: "/api/v1/bins"})
 	checkError(t, "GET /api/v1/bins", rec, 401, codeUnauthorized)
-	if got := rec.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic ") {
+	if got := rec.Header().Get("WWW-Authenticate"); got != `xBasic realm="twimlbin"` {
 		t.Errorf("WWW-Authenticate %q", got)
 	}
 }

@@ -30,6 +30,7 @@ const (
 	codeBackupNotAllowed = 10104 // 403: the account may not read a backup
 	codeRateLimited      = 10105 // 429: too many failed authentications or sign-ups; see Retry-After
 	codeQuotaExceeded    = 10106 // 403: the write would take the account past a quota; nothing was saved
+	codeCrossOrigin      = 10107 // 403: a browser on another site sent a write to the API
 
 	codeNotFound           = 10201 // 404: no such route or resource (or another account's)
 	codeMethodNotAllowed   = 10202 // 405
@@ -81,6 +82,10 @@ func newError(status, code int, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
 
+// authChallenge is the WWW-Authenticate of a 401: a scheme no browser
+// knows, so that none prompts for credentials and keeps them.
+const authChallenge = `xBasic realm="twimlbin"`
+
 // The errors handlers return most often.
 var (
 	errNotFound = newError(http.StatusNotFound, codeNotFound,
@@ -89,6 +94,9 @@ var (
 		"Authenticate with HTTP Basic: your account SID as the user name and its auth token as the password.")
 	errBadSignature = newError(http.StatusForbidden, codeBadSignature,
 		"The request is not signed with the account's Twilio auth token.")
+	errCrossOrigin = newError(http.StatusForbidden, codeCrossOrigin,
+		"Browsers on other sites may not call this API: the request's Origin or Sec-Fetch-Site header says it came from another site, so nothing was changed. "+
+			"curl, Twilio and server-side clients, which send neither header, are unaffected.")
 	errRenderFailed = newError(http.StatusInternalServerError, codeRenderFailed,
 		"The bin could not be rendered; see the bin's event log.")
 	errPrecondition = newError(http.StatusPreconditionFailed, codePreconditionFailed,
@@ -119,12 +127,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	h := c.Response().Header()
 	if e.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Basic realm="twimlbin"`)
+		// Not "Basic": a browser answers a Basic challenge with a prompt
+		// and then sends what was typed with every request to the API,
+		// from any page. Clients send Basic credentials up front.
+		h.Set("WWW-Authenticate", authChallenge)
 	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	h.Set("Cache-Control", "no-store")
+	h[echo.HeaderCacheControl] = noStore
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(e.Status)
 	} else {

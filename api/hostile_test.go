@@ -35,6 +35,9 @@ const (
 	promiseParams      = "request parameters are decoded as url.ParseQuery decodes them; their values are inert text"
 	promiseErrorShape  = "every error is a clear 4xx with the JSON shape {code, message, more_info, status}"
 	promiseLimit       = "every size a client controls has a limit, enforced with a clear error"
+	promiseInert       = "every answer of the bin URL and the API is inert in a browser: Content-Security-Policy default-src 'none' with sandbox, and nosniff"
+	promiseNoBrowsers  = "a browser on another site cannot change anything through the API: cross-origin writes are refused with 403"
+	promiseNoPrompt    = "a 401 from the API never invites a browser to ask for and keep credentials"
 )
 
 // hostileHeaderBytes is http.Server.MaxHeaderBytes of `twimlbin serve`
@@ -1305,4 +1308,233 @@ func TestHostileRevisionsPruned(t *testing.T) {
 	}
 	e.fail(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/4", user: &u}, http.StatusNotFound, codeNotFound)
 	e.ok(req{method: "GET", path: "/api/v1/bins/" + b.SID + "/revisions/2", user: &u}, http.StatusOK, nil)
+}
+
+// scriptTemplate, served as XML, would be a page of XHTML that runs its
+// script as soon as it loads: the attribute focuses the verb, and focusing
+// it runs onfocus.
+const scriptTemplate = `<Response xmlns="http://www.w3.org/1999/xhtml"><Say autofocus="" tabindex="0" onfocus="document.title='pwned'">hi</Say></Response>`
+
+// checkInert fails unless an answer carries the headers that keep a
+// browser from running anything in it or sniffing it into something else.
+func checkInert(t *testing.T, what string, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if got := rec.Header().Values("Content-Security-Policy"); len(got) != 1 || got[0] != "default-src 'none'; sandbox" {
+		t.Errorf("%s: %s (status %d): Content-Security-Policy %q", promiseInert, what, rec.Code, got)
+	}
+	if got := rec.Header().Values("X-Content-Type-Options"); len(got) != 1 || got[0] != "nosniff" {
+		t.Errorf("%s: %s (status %d): X-Content-Type-Options %q", promiseInert, what, rec.Code, got)
+	}
+}
+
+// TestHostileBinURLHeaders: a bin whose template, saved before the engine
+// refused it, is a page of script when a browser opens it. Every answer of
+// the bin URL, and of the API, tells the browser to run nothing.
+func TestHostileBinURLHeaders(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("mallory")
+	// In the store directly, as a template saved under an older engine.
+	hostile, err := e.db.CreateBin(u.sid, storeInput("page", scriptTemplate, "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := e.db.CreateBin(u.sid, storeInput("strict", paramTemplate, "strict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken, err := e.db.CreateBin(u.sid, storeInput("broken", "<Response><Say>{{{x}}}</Say></Response>", "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := e.newUser("signer")
+	signed, err := e.db.CreateBin(signer.sid, storeInput("signed", helloTemplate, "lenient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.SetTwilioAuthToken(signer.sid, strings.Repeat("a", 32)); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		r      req
+		status int
+	}{
+		{"the hostile bin", req{method: "GET", path: "/twiml/" + hostile.SID}, 500},
+		{"the hostile bin, posted to", req{method: "POST", path: "/twiml/" + hostile.SID, form: url.Values{"a": {"b"}}}, 500},
+		{"an unknown bin", req{method: "GET", path: "/twiml/EH" + strings.Repeat("0", 32)}, 404},
+		{"a malformed SID", req{method: "GET", path: "/twiml/<script>"}, 404},
+		{"no SID", req{method: "GET", path: "/twiml/"}, 404},
+		{"a strict render that fails", req{method: "GET", path: "/twiml/" + strict.SID + "?crm=" + strings.Repeat("x", 129)}, 500},
+		{"a template that no longer compiles", req{method: "GET", path: "/twiml/" + broken.SID}, 500},
+		{"an unsigned request", req{method: "POST", path: "/twiml/" + signed.SID}, 403},
+		{"a method the bin URL does not take", req{method: "PUT", path: "/twiml/" + hostile.SID}, 405},
+		{"a body over the limit", req{method: "POST", path: "/twiml/" + hostile.SID, body: strings.Repeat("a", DefaultMaxBodyBytes+1), contentType: "application/x-www-form-urlencoded"}, 413},
+		{"the API", req{method: "GET", path: "/api/v1/bins", user: &u}, 200},
+		{"the API's 401", req{method: "GET", path: "/api/v1/bins"}, 401},
+		{"the API's 404", req{method: "GET", path: "/api/v1/nothing", user: &u}, 404},
+		{"a write to the API", req{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"template": helloTemplate}}, 201},
+		{"the OpenAPI document", req{method: "GET", path: "/api/v1/openapi.json"}, 200},
+		{"the health check", req{method: "GET", path: "/healthz"}, 200},
+		{"the metrics", req{method: "GET", path: "/metrics"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			rec := e.do(tt.r)
+			if rec.Code != tt.status {
+				t.Fatalf("%s %s: status %d, want %d; body: %s", tt.r.method, tt.r.path, rec.Code, tt.status, rec.Body)
+			}
+			checkInert(t, tt.name, rec)
+		})
+	}
+	e.t = t
+	// The engine refuses the template today, so the bin answers an error
+	// that holds none of it; the headers are there for what it may miss.
+	rec := e.do(req{method: "GET", path: "/twiml/" + hostile.SID})
+	if strings.Contains(rec.Body.String(), `onfocus=`) {
+		t.Errorf("the hostile bin answered %s", rec.Body)
+	}
+}
+
+// TestBinURLHeadersPrepared: the bin URL's security headers are values
+// made once, not per request.
+func TestBinURLHeadersPrepared(t *testing.T) {
+	h := http.Header{}
+	allocs := testing.AllocsPerRun(100, func() { setInertHeaders(h) })
+	if allocs != 0 {
+		t.Errorf("setting the headers allocates %.0f times per request", allocs)
+	}
+	rec := httptest.NewRecorder()
+	setInertHeaders(rec.Header())
+	checkInert(t, "setInertHeaders", rec)
+}
+
+// TestHostileCrossOriginAPI: a browser that holds an account's credentials
+// (cached after a Basic prompt, say) is made to send a write to the API
+// from another site. Every write is refused before it is read; reads,
+// requests without browser headers and the bin URL are not.
+func TestHostileCrossOriginAPI(t *testing.T) {
+	e := newEnv(t, Config{OpenSignup: true})
+	u := e.newUser("victim")
+	if _, err := e.db.SetTwilioAuthToken(u.sid, strings.Repeat("t", 32)); err != nil {
+		t.Fatal(err)
+	}
+	b := e.createBin(u, helloTemplate, "")
+
+	// The page a data: URL or another site shows posts a form.
+	dataPage := http.Header{"Origin": {"null"}, "Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}}
+	rec := e.do(req{method: "POST", path: "/api/v1/account", user: &u, form: url.Values{"twilio_auth_token": {""}}, header: dataPage})
+	got := checkError(t, "the data: page's form", rec, http.StatusForbidden, codeCrossOrigin)
+	if !strings.Contains(got.Message, "other sites") || !strings.Contains(got.Message, "curl") {
+		t.Errorf("%s: message %q does not say what was refused and who is unaffected", promiseNoBrowsers, got.Message)
+	}
+	if tok, err := e.db.TwilioAuthToken(u.sid); err != nil || tok == "" {
+		t.Errorf("%s: the Twilio auth token was cleared (%q, %v)", promiseNoBrowsers, tok, err)
+	}
+
+	refused := []struct {
+		name   string
+		header http.Header
+	}{
+		{"Sec-Fetch-Site cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		{"Sec-Fetch-Site same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}},
+		{"Sec-Fetch-Site cross-site with a matching Origin", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://example.com"}}},
+		{"Origin null", http.Header{"Origin": {"null"}}},
+		{"Origin of another site", http.Header{"Origin": {"https://evil.example"}}},
+		{"Origin of another port", http.Header{"Origin": {"http://example.com:8081"}}},
+		{"Origin of a subdomain", http.Header{"Origin": {"http://bins.example.com"}}},
+	}
+	// Every route that is not a read, so that a route added later is
+	// covered too.
+	writes := 0
+	for _, r := range e.srv.echo.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/") || r.Method == http.MethodGet {
+			continue
+		}
+		writes++
+		path := strings.NewReplacer(":sid", b.SID, ":rev", "1").Replace(r.Path)
+		for _, tt := range refused {
+			t.Run(r.Method+" "+r.Path+" "+tt.name, func(t *testing.T) {
+				e.t = t
+				rec := e.do(req{method: r.Method, path: path, user: &u, json: map[string]any{"friendly_name": "pwned"}, header: tt.header})
+				checkError(t, promiseNoBrowsers, rec, http.StatusForbidden, codeCrossOrigin)
+			})
+		}
+	}
+	e.t = t
+	if writes < 10 {
+		t.Fatalf("found %d write routes under /api/", writes)
+	}
+	var list binList
+	e.ok(req{method: "GET", path: "/api/v1/bins", user: &u}, http.StatusOK, &list)
+	if len(list.Bins) != 1 || list.Bins[0].Revision != 1 || list.Bins[0].FriendlyName != "test bin" {
+		t.Errorf("%s: refused requests changed the bins: %+v", promiseNoBrowsers, list.Bins)
+	}
+	if n, err := e.db.CountAccounts(); err != nil || n != 1 {
+		t.Errorf("%s: refused sign-ups made accounts: %d, %v", promiseNoBrowsers, n, err)
+	}
+
+	// Allowed: clients that send no browser header, the browser on the
+	// API's own origin, reads, and the bin URL, which Twilio posts to.
+	allowed := []struct {
+		name   string
+		r      req
+		status int
+	}{
+		{"no browser headers (curl, Twilio's SDKs)", req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": "a"}}, 200},
+		{"Sec-Fetch-Site same-origin", req{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": "b"}, header: http.Header{"Sec-Fetch-Site": {"same-origin"}}}, 200},
+		{"Sec-Fetch-Site none (typed by the user)", req{method: "PATCH", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": "c"}, header: http.Header{"Sec-Fetch-Site": {"none"}}}, 200},
+		{"the API's own Origin", req{method: "POST", path: "/api/v1/validate", user: &u, json: map[string]any{"template": helloTemplate}, header: http.Header{"Origin": {"http://example.com"}}}, 200},
+		{"a read from another site", req{method: "GET", path: "/api/v1/bins", user: &u, header: http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"null"}}}, 200},
+	}
+	for _, tt := range allowed {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			e.ok(tt.r, tt.status, nil)
+		})
+	}
+	e.t = t
+	// The bin URL answers a cross-site POST as any other.
+	if _, err := e.db.SetTwilioAuthToken(u.sid, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(req{method: "POST", path: "/twiml/" + b.SID, form: url.Values{"name": {"x"}}, header: http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"null"}}}, 200, nil)
+}
+
+// TestHostileCrossOriginBehindProxy: behind a proxy that rewrites Host, the
+// public URL's origin is the API's own.
+func TestHostileCrossOriginBehindProxy(t *testing.T) {
+	e := newEnv(t, Config{PublicURL: "https://bins.example.net/base"})
+	u := e.newUser("alice")
+	own := http.Header{"Origin": {"https://bins.example.net"}}
+	e.ok(req{method: "POST", path: "/api/v1/validate", user: &u, json: map[string]any{"template": helloTemplate}, header: own}, http.StatusOK, nil)
+	other := http.Header{"Origin": {"https://evil.example.net"}}
+	e.fail(req{method: "POST", path: "/api/v1/validate", user: &u, json: map[string]any{"template": helloTemplate}, header: other}, http.StatusForbidden, codeCrossOrigin)
+}
+
+// TestHostileNoBasicPrompt: a 401 names no scheme a browser answers with
+// a credentials prompt, whose answer it would then send to the API from
+// any page. Credentials sent up front still work.
+func TestHostileNoBasicPrompt(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	wrong := user{u.sid, strings.Repeat("0", 32)}
+	for _, r := range []req{
+		{method: "GET", path: "/api/v1/bins"},
+		{method: "GET", path: "/api/v1/account", user: &wrong},
+		{method: "POST", path: "/api/v1/bins", json: map[string]any{"template": helloTemplate}},
+	} {
+		rec := e.do(r)
+		checkError(t, promiseNoPrompt, rec, http.StatusUnauthorized, codeUnauthorized)
+		for _, v := range rec.Header().Values("WWW-Authenticate") {
+			scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+			for _, prompting := range []string{"Basic", "Digest", "NTLM", "Negotiate"} {
+				if strings.EqualFold(scheme, prompting) {
+					t.Errorf("%s: %s %s: WWW-Authenticate %q", promiseNoPrompt, r.method, r.path, v)
+				}
+			}
+		}
+	}
+	e.ok(req{method: "GET", path: "/api/v1/bins", user: &u}, http.StatusOK, nil)
 }

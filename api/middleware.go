@@ -3,8 +3,10 @@ package api
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +33,71 @@ func (s *Server) middleware() []echo.MiddlewareFunc {
 		}),
 		limitBody(s.cfg.MaxBodyBytes),
 	}
+}
+
+// Header values set on every response, made once: a response's header map
+// holds these very slices, so setting them costs no allocation on the bin
+// URL's path. Nothing may change them; Header.Set and Header.Add replace
+// or copy them rather than write into them.
+var (
+	// inertPolicy runs nothing in an answer a browser opens, whatever it
+	// holds: no script, style, frame, form or fetch, and a sandbox that
+	// gives the page an origin of its own. A bin's TwiML is written by
+	// its account, and a template saved under an older engine may hold
+	// markup that a browser would run if it were on the server's origin.
+	inertPolicy = []string{"default-src 'none'; sandbox"}
+	nosniff     = []string{"nosniff"}
+	noStore     = []string{"no-store"}
+)
+
+// setInertHeaders sets the headers that keep a browser from running
+// anything in an answer or sniffing it as another type. Every answer of the
+// server has them: the bin URL's TwiML and errors, the API's JSON, the
+// operational endpoints.
+func setInertHeaders(h http.Header) {
+	h["Content-Security-Policy"] = inertPolicy
+	h["X-Content-Type-Options"] = nosniff
+}
+
+// serveHTTP sets the headers of every answer, then routes the request:
+// before echo, so that the router's own 404 and 405 have them too.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	setInertHeaders(w.Header())
+	s.echo.ServeHTTP(w, r)
+}
+
+// refuseCrossOrigin refuses a write that a browser sends from another
+// site: its Sec-Fetch-Site is cross-site or same-site, or, from a browser
+// too old to send that, its Origin is not the server's own (Origin: null
+// included). A browser may hold an account's credentials, and any page
+// can make it post a form. Clients that send neither header, such as curl,
+// Twilio and server-side code, are not browsers and pass; so do GET, HEAD
+// and OPTIONS. http.CrossOriginProtection makes the decision.
+func (s *Server) refuseCrossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.crossOrigin.Check(c.Request()); err != nil {
+			return errCrossOrigin
+		}
+		return next(c)
+	}
+}
+
+// newCrossOriginProtection is the check of refuseCrossOrigin. The server's
+// own origin is the request's Host and, when set, the public URL's, which
+// differs behind a proxy that rewrites Host.
+func newCrossOriginProtection(base string) (*http.CrossOriginProtection, error) {
+	p := http.NewCrossOriginProtection()
+	if base == "" {
+		return p, nil
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("api: public URL: %w", err)
+	}
+	if err := p.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+		return nil, fmt.Errorf("api: public URL %q: %w", base, err)
+	}
+	return p, nil
 }
 
 // assignRequestID sets the X-Request-Id response header: the request's own

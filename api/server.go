@@ -94,10 +94,13 @@ type Server struct {
 	db       *store.DB
 	logger   *slog.Logger
 	echo     *echo.Echo
+	handler  http.Handler // serveHTTP
 	cache    *templateCache
 	metrics  *metrics
 	limits   limits
 	draining atomic.Bool
+
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New makes a server over db. It returns an error when cfg.PublicURL is not
@@ -119,6 +122,10 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	crossOrigin, err := newCrossOriginProtection(base)
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,7 +136,10 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
 		logger:  logger,
 		echo:    echo.New(),
 		metrics: newMetrics(db),
+
+		crossOrigin: crossOrigin,
 	}
+	s.handler = http.HandlerFunc(s.serveHTTP)
 	s.limits = limits{
 		failuresByAddr:    ratelimit.New(cfg.AuthFailures, ratelimit.DefaultFailures, 0, cfg.Now),
 		failuresByAccount: ratelimit.New(cfg.AuthFailuresPerAccount, ratelimit.DefaultFailures, 0, cfg.Now),
@@ -159,8 +169,10 @@ func publicBase(raw string) (string, error) {
 	return strings.TrimSuffix(raw, "/"), nil
 }
 
-// Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Handler returns the server's HTTP handler. Every answer it writes has a
+// Content-Security-Policy that runs nothing and X-Content-Type-Options:
+// nosniff (setInertHeaders).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Drain makes /readyz answer 503 from now on, so that a load balancer stops
 // sending requests before a graceful shutdown. Requests are still served.
@@ -170,6 +182,9 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) routes() {
 	e := s.echo
 	auth := s.authenticate
+	// Every route under /api/ but a GET changes something, or could be
+	// made to: a browser on another site may not send it.
+	sameOrigin := s.refuseCrossOrigin
 
 	// The bin URL, which Twilio requests.
 	e.GET("/twiml/:sid", s.serveBin)
@@ -182,29 +197,29 @@ func (s *Server) routes() {
 
 	// The management API. Only the document and signup are open.
 	e.GET("/api/v1/openapi.json", s.openAPI)
-	e.POST("/api/v1/accounts", s.signup)
+	e.POST("/api/v1/accounts", s.signup, sameOrigin)
 
 	e.GET("/api/v1/account", s.fetchAccount, auth)
-	e.POST("/api/v1/account", s.updateAccount, auth)
-	e.POST("/api/v1/account/auth-token", s.rotateAuthToken, auth)
+	e.POST("/api/v1/account", s.updateAccount, sameOrigin, auth)
+	e.POST("/api/v1/account/auth-token", s.rotateAuthToken, sameOrigin, auth)
 	e.GET("/api/v1/backup", s.backup, auth)
 
-	e.POST("/api/v1/bins", s.createBin, auth)
+	e.POST("/api/v1/bins", s.createBin, sameOrigin, auth)
 	e.GET("/api/v1/bins", s.listBins, auth)
 	e.GET("/api/v1/bins/:sid", s.fetchBin, auth)
-	e.POST("/api/v1/bins/:sid", s.updateBin, auth)
-	e.PATCH("/api/v1/bins/:sid", s.updateBin, auth)
-	e.DELETE("/api/v1/bins/:sid", s.deleteBin, auth)
-	e.POST("/api/v1/bins/:sid/preview", s.previewBin, auth)
+	e.POST("/api/v1/bins/:sid", s.updateBin, sameOrigin, auth)
+	e.PATCH("/api/v1/bins/:sid", s.updateBin, sameOrigin, auth)
+	e.DELETE("/api/v1/bins/:sid", s.deleteBin, sameOrigin, auth)
+	e.POST("/api/v1/bins/:sid/preview", s.previewBin, sameOrigin, auth)
 	e.GET("/api/v1/bins/:sid/events", s.listEvents, auth)
 	e.GET("/api/v1/bins/:sid/usage", s.fetchUsage, auth)
 
 	e.GET("/api/v1/bins/:sid/revisions", s.listRevisions, auth)
 	e.GET("/api/v1/bins/:sid/revisions/:rev", s.fetchRevision, auth)
-	e.POST("/api/v1/bins/:sid/revisions/:rev/restore", s.restoreRevision, auth)
+	e.POST("/api/v1/bins/:sid/revisions/:rev/restore", s.restoreRevision, sameOrigin, auth)
 
-	e.POST("/api/v1/preview", s.previewDraft, auth)
-	e.POST("/api/v1/validate", s.validate, auth)
+	e.POST("/api/v1/preview", s.previewDraft, sameOrigin, auth)
+	e.POST("/api/v1/validate", s.validate, sameOrigin, auth)
 
 	if s.cfg.StaticBody != nil {
 		e.GET("/static", s.serveStatic)

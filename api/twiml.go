@@ -93,7 +93,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	if err != nil {
 		return errRenderFailed
 	}
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	c.Response().Header()[echo.HeaderCacheControl] = noStore
 	return c.Blob(http.StatusOK, xmlContentType, out)
 }
 
@@ -141,7 +141,7 @@ func (s *Server) checkSignature(c echo.Context, bin *servedBin, body string) (ur
 // serveStatic answers /static with Config.StaticBody as serveBin answers
 // TwiML: the baseline of load benchmarks.
 func (s *Server) serveStatic(c echo.Context) error {
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	c.Response().Header()[echo.HeaderCacheControl] = noStore
 	return c.Blob(http.StatusOK, xmlContentType, s.cfg.StaticBody)
 }
 

@@ -26,24 +26,15 @@ type fieldErrors map[string]string
 type loginForm struct {
 	AccountSID string
 	AuthToken  string
-	Next       string // the page to go to once signed in
+	Next       string // the page to go to once signed in, as sent: see Handler.nextPage
 }
 
 func newLoginForm(r *http.Request) loginForm {
 	return loginForm{
 		AccountSID: strings.TrimSpace(r.PostForm.Get("account_sid")),
 		AuthToken:  strings.TrimSpace(r.PostForm.Get("auth_token")),
-		Next:       localPath(r.PostForm.Get("next")),
+		Next:       r.PostForm.Get("next"),
 	}
-}
-
-// localPath returns p when it is a path of this site, else "/bins": the
-// page after sign-in must not be another site's.
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return "/bins"
-	}
-	return p
 }
 
 // signupForm is the sign-up form.

@@ -180,7 +180,7 @@ type errorPage struct {
 // logged and shown as a generic 500 with a request ID.
 func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errSignedOut) && r.Method == http.MethodGet {
-		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?"+url.Values{"next": {h.nextPage(r.URL.RequestURI())}}.Encode(), http.StatusSeeOther)
 		return
 	}
 	var pe *pageError

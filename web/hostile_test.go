@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +33,7 @@ const (
 	promiseIsolation  = "a signed-in account sees only its own bins: another's is the same 404 as none"
 	promiseEscaping   = "whatever a template, a name or a request value holds is shown as text"
 	promiseFormLimits = "the form refuses a template over 64 KiB and a body over MaxBodyBytes, with a clear page"
+	promiseNext       = "signing in goes on to a page of the web form, never to another site: a next that is not one of its pages goes to /bins"
 )
 
 // TestHostileCSRF: posts that carry some token, but not the token of the
@@ -624,4 +626,111 @@ func TestHostileWebRevisionsPruned(t *testing.T) {
 	res = c.post("/bins/"+b.SID+"/revisions/1/restore", url.Values{"revision": {"3"}})
 	assert.Equal(t, http.StatusNotFound, res.code)
 	assert.Contains(t, text(res.body), "pruned", promisePruned+": restore")
+}
+
+// TestHostileNextRedirect: values of the sign-in's next parameter that a
+// browser would follow to another site, or that name no page of the web
+// form. The sign-in form, a failed sign-in and a successful one all carry
+// /bins instead; the pages' own links still come back.
+func TestHostileNextRedirect(t *testing.T) {
+	// Every value makes a failed sign-in, more than the limit allows.
+	unlimited := ratelimit.Rate{Events: -1}
+	env := newTestEnv(t, Config{SignInFailures: unlimited, SignInFailuresPerAccount: unlimited})
+	bin := env.createBin(t, "mine", validTemplate)
+	hostile := []string{
+		`/./\evil.example`,
+		"/\t/evil.example",
+		"/%09/evil.example",
+		"//evil.example",
+		`/\evil.example`,
+		"https://evil.example",
+		"/\n/evil.example",
+		"/\r\n/evil.example",
+		" //evil.example",
+		"\t//evil.example",
+		`\\evil.example`,
+		`/\/evil.example`,
+		"/%2F/evil.example",
+		"/%5Cevil.example",
+		"/%5C%5Cevil.example",
+		"///evil.example",
+		"/.//evil.example",
+		"/bins/../\\evil.example",
+		"/bins/..//evil.example",
+		"/bins//evil.example",
+		"/bins/./../../evil.example",
+		"https:/evil.example",
+		"https:evil.example",
+		"//user@evil.example/bins",
+		"javascript:alert(1)",
+		"data:text/html,<script>alert(1)</script>",
+		"bins",
+		"/login/../..//evil.example",
+		"/nothing-here",
+		"/twiml/" + bin.SID,
+		"/api/v1/bins",
+		"/assets/app.js",
+		"/logout",
+		"/bins/" + bin.SID + "#//evil.example",
+		"/bins\x00//evil.example",
+		"/bins/" + bin.SID + "\u2028//evil.example",
+		"/bins/%E2%80%A8//evil.example",
+		strings.Repeat("/bins", 2000),
+	}
+	for _, next := range hostile {
+		t.Run(strconv.Quote(next), func(t *testing.T) {
+			c := env.anonymous()
+			form := c.get("/login?next=" + url.QueryEscape(next))
+			require.Equal(t, http.StatusOK, form.code)
+			assert.Contains(t, form.body, `name="next" value="/bins"`, promiseNext)
+
+			failed := c.post("/login", url.Values{"account_sid": {env.acct.SID}, "auth_token": {"wrong"}, "next": {next}})
+			require.Equal(t, http.StatusForbidden, failed.code)
+			assert.Contains(t, failed.body, `name="next" value="/bins"`, promiseNext)
+
+			res := c.post("/login", url.Values{"account_sid": {env.acct.SID}, "auth_token": {env.token}, "next": {next}})
+			require.Equal(t, http.StatusSeeOther, res.code)
+			assert.Equal(t, "/bins", res.location(), promiseNext)
+		})
+	}
+
+	legitimate := []string{
+		"/bins",
+		"/bins/new",
+		"/bins/new?from=client-contextual-call",
+		"/bins/" + bin.SID,
+		"/bins/" + bin.SID + "?saved=2",
+		"/bins/" + bin.SID + "?saved=2&name=a%20b",
+		"/bins/" + bin.SID + "/events",
+		"/bins/" + bin.SID + "/revisions/1/diff",
+		"/bins?page=abc",
+		"/",
+	}
+	for _, next := range legitimate {
+		t.Run("legitimate "+next, func(t *testing.T) {
+			c := env.anonymous()
+			form := c.get("/login?next=" + url.QueryEscape(next))
+			assert.Contains(t, form.body, `name="next" value="`+html.EscapeString(next)+`"`)
+			res := c.post("/login", url.Values{"account_sid": {env.acct.SID}, "auth_token": {env.token}, "next": {next}})
+			require.Equal(t, http.StatusSeeOther, res.code)
+			assert.Equal(t, next, res.location())
+		})
+	}
+
+	// A signed-out visit to a page comes back to it, query and all.
+	t.Run("the round trip of a signed-out visit", func(t *testing.T) {
+		page := "/bins/" + bin.SID + "/revisions/1?x=%2F%2Fy"
+		c := env.anonymous()
+		res := c.get(page)
+		require.Equal(t, http.StatusSeeOther, res.code)
+		loc, err := url.Parse(res.location())
+		require.NoError(t, err)
+		assert.Equal(t, "/login", loc.Path)
+		next := loc.Query().Get("next")
+		assert.Equal(t, page, next)
+		form := c.get(res.location())
+		assert.Contains(t, form.body, `name="next" value="`+html.EscapeString(page)+`"`)
+		res = c.post("/login", url.Values{"account_sid": {env.acct.SID}, "auth_token": {env.token}, "next": {next}})
+		assert.Equal(t, page, res.location())
+	})
 }

@@ -13,6 +13,7 @@ import (
 // before the credentials are checked.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	form := newLoginForm(r)
+	form.Next = h.nextPage(form.Next)
 	client, account := h.clientKey(r), limitKey(form.AccountSID)
 	if wait := max(h.limits.failuresByAddr.Wait(client), h.limits.failuresByAccount.Wait(account)); wait > 0 {
 		return errRateLimited("Too many failed sign-ins from your address or to this account.", wait)

@@ -11,7 +11,7 @@ type loginPage struct {
 
 // showLogin answers GET /login: the sign-in form.
 func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
-	p := &loginPage{Form: loginForm{Next: localPath(r.URL.Query().Get("next"))}}
+	p := &loginPage{Form: loginForm{Next: h.nextPage(r.URL.Query().Get("next"))}}
 	p.Title = "Sign in"
 	h.render(w, r, http.StatusOK, "login", p)
 	return nil

@@ -1,11 +1,18 @@
 package web
 
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+)
+
 // routes lists every route of the web form. public pages can be seen
 // signed out; private ones redirect to the sign-in page. Every POST checks
 // the session's CSRF token (see wrap).
 func (h *Handler) routes() {
-	public := func(pattern string, f handlerFunc) { h.mux.Handle(pattern, h.wrap(f, false)) }
-	private := func(pattern string, f handlerFunc) { h.mux.Handle(pattern, h.wrap(f, true)) }
+	public := func(pattern string, f handlerFunc) { h.handle(pattern, f, false) }
+	private := func(pattern string, f handlerFunc) { h.handle(pattern, f, true) }
 
 	h.mux.HandleFunc("GET /assets/{name}", h.serveAsset)
 
@@ -37,4 +44,41 @@ func (h *Handler) routes() {
 
 	// Anything else, and a method a route does not take.
 	public("/", h.notFound)
+}
+
+// handle adds a page's route, and records a GET page's pattern for
+// nextPage.
+func (h *Handler) handle(pattern string, f handlerFunc, private bool) {
+	h.mux.Handle(pattern, h.wrap(f, private))
+	if strings.HasPrefix(pattern, http.MethodGet+" ") {
+		h.getPages[pattern] = true
+	}
+}
+
+// defaultPage is where signing in goes on to when next names no page.
+const defaultPage = "/bins"
+
+// nextPage returns next, the page to go on to after signing in, when it
+// is a GET page of the web form, else defaultPage: the sign-in page must
+// never send a browser to another site. next must be a clean path with an
+// optional query, no scheme, host or fragment, written exactly as
+// net/url writes it back (so nothing a browser reads differently, such as
+// a backslash, a tab or a needless escape, gets through), that the router
+// sends to one of the pages routes lists, not to the catch-all, an asset
+// or a POST-only route.
+func (h *Handler) nextPage(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" || u.Fragment != "" ||
+		!strings.HasPrefix(u.Path, "/") || path.Clean(u.Path) != u.Path {
+		return defaultPage
+	}
+	written := &url.URL{Path: u.Path, RawQuery: u.RawQuery}
+	if written.String() != next {
+		return defaultPage
+	}
+	_, pattern := h.mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: u.Path}})
+	if !h.getPages[pattern] {
+		return defaultPage
+	}
+	return next
 }

@@ -76,6 +76,9 @@ type Handler struct {
 	pages    map[string]*template.Template
 	assets   map[string]asset
 	mux      *http.ServeMux
+	// getPages are the patterns of the mux's GET pages: where signing in
+	// may go on to (nextPage).
+	getPages map[string]bool
 }
 
 // New makes the web form's handler over db. It returns an error when
@@ -132,9 +135,10 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 			failuresByAccount: ratelimit.New(cfg.SignInFailuresPerAccount, ratelimit.DefaultFailures, 0, cfg.Now),
 			signupsByAddr:     ratelimit.New(cfg.Signups, ratelimit.DefaultSignups, 0, cfg.Now),
 		},
-		pages:  pages,
-		assets: assets,
-		mux:    http.NewServeMux(),
+		pages:    pages,
+		assets:   assets,
+		mux:      http.NewServeMux(),
+		getPages: map[string]bool{},
 	}
 	h.routes()
 	return h, nil

@@ -70,6 +70,21 @@ func TestListBins(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, c.get("/bins?page=nope").code)
 }
 
+// TestBinBaseURL: with the bins on an origin of their own, the bin URLs
+// shown are on it, on the list and on the bin's page.
+func TestBinBaseURL(t *testing.T) {
+	env := newTestEnv(t, Config{PublicURL: "https://twimlbin.example.com", BinBaseURL: "https://bins.example.com/"})
+	c := env.signedIn()
+	b := env.createBin(t, "Support line", validTemplate)
+	want := `"https://bins.example.com/twiml/` + b.SID + `"`
+	assert.Contains(t, c.get("/bins").body, `data-copy=`+want)
+	assert.Contains(t, c.get("/bins/"+b.SID).body, want)
+	assert.True(t, env.h.sessions.secure, "the web form's https URL makes its cookie Secure")
+
+	_, err := New(Config{BinBaseURL: "bins.example.com"}, env.db, nil)
+	assert.ErrorContains(t, err, "want an absolute http or https URL")
+}
+
 func TestNewBin(t *testing.T) {
 	env := newTestEnv(t, Config{})
 	c := env.signedIn()

@@ -33,6 +33,11 @@
 //     Referrer-Policy. Templates and parameters are tenant input and are
 //     only ever written through html/template's escaping.
 //   - Another account's bin is the same 404 page as a missing one.
+//   - Signing in goes on only to a GET page of the web form, as its router
+//     matches it (Handler.nextPage); any other next goes to /bins.
+//   - The bin URLs serve what each account wrote. twimlbin serve
+//     --web-addr puts the web form on an origin of its own; then
+//     Config.BinBaseURL makes the bin URLs shown.
 //
 // A Handler is safe for concurrent use.
 package web

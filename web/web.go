@@ -30,11 +30,15 @@ const (
 
 // Config is what the web form needs to know that the request does not say.
 type Config struct {
-	// PublicURL is the base URL the server is reached at, such as
-	// "https://bins.example.com", as for the API: it makes the bin URLs
-	// shown, and an https one makes the session cookie Secure. Empty: bin
-	// URLs come from each request's Host.
+	// PublicURL is the base URL the web form is reached at, such as
+	// "https://bins.example.com": an https one makes the session cookie
+	// Secure, and unless BinBaseURL is set it makes the bin URLs shown.
+	// Empty: bin URLs come from each request's Host.
 	PublicURL string
+	// BinBaseURL is the base URL of the bin URLs when they are served on
+	// another origin than the web form, such as
+	// "https://bins.example.com": the bin URLs shown start with it.
+	BinBaseURL string
 	// OpenSignup lets anyone create an account with the sign-up page.
 	OpenSignup bool
 	// SessionKey signs the session cookies; at least MinSessionKeyBytes
@@ -69,6 +73,7 @@ type Config struct {
 type Handler struct {
 	cfg      Config
 	base     string // cfg.PublicURL without its trailing slash
+	binBase  string // cfg.BinBaseURL without its trailing slash
 	db       *store.DB
 	logger   *slog.Logger
 	sessions sessions
@@ -82,8 +87,8 @@ type Handler struct {
 }
 
 // New makes the web form's handler over db. It returns an error when
-// cfg.PublicURL is not an absolute http or https URL or cfg.SessionKey is
-// too short.
+// cfg.PublicURL or cfg.BinBaseURL is not an absolute http or https URL or
+// cfg.SessionKey is too short.
 func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = DefaultSessionLifetime
@@ -92,6 +97,10 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	base, err := publicBase(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	binBase, err := publicBase(cfg.BinBaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +130,11 @@ func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:    cfg,
-		base:   base,
-		db:     db,
-		logger: logger,
+		cfg:     cfg,
+		base:    base,
+		binBase: binBase,
+		db:      db,
+		logger:  logger,
 		sessions: sessions{
 			key:      key,
 			lifetime: cfg.SessionLifetime,
@@ -179,7 +189,11 @@ func (h *Handler) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// binURL is the URL Twilio requests for a bin.
+// binURL is the URL Twilio requests for a bin: under Config.BinBaseURL,
+// else under baseURL.
 func (h *Handler) binURL(r *http.Request, sid string) string {
+	if h.binBase != "" {
+		return h.binBase + "/twiml/" + sid
+	}
 	return h.baseURL(r) + "/twiml/" + sid
 }

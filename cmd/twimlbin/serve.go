@@ -39,10 +39,16 @@ closes its connection, for --shutdown-delay (a second signal cuts it
 short); then it stops listening, finishes the requests in flight and
 closes the database.
 
+With --web-addr the web form is served on a listener of its own, and
+--addr serves only the bins, the API and the operational endpoints: put
+the two on different hostnames, so that a bin's content, which its account
+writes, is never on the web form's origin.
+
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
-TWIMLBIN_PUBLIC_URL, TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY,
-TWIMLBIN_SHUTDOWN_DELAY, TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS,
-TWIMLBIN_TRUSTED_PROXIES, TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
+TWIMLBIN_PUBLIC_URL, TWIMLBIN_WEB_ADDR, TWIMLBIN_WEB_PUBLIC_URL,
+TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY, TWIMLBIN_SHUTDOWN_DELAY,
+TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS, TWIMLBIN_TRUSTED_PROXIES,
+TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
 TWIMLBIN_MAX_BYTES_PER_ACCOUNT. A flag wins over its variable.
 `
 
@@ -69,6 +75,8 @@ type serveConfig struct {
 	Addr           string
 	DB             string
 	PublicURL      string
+	WebAddr        string // "": the web form is served on Addr
+	WebPublicURL   string // only with WebAddr
 	OpenSignup     bool
 	ReadOnly       bool
 	ShutdownDelay  time.Duration
@@ -106,6 +114,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.DB, "db", envOr("TWIMLBIN_DB", cfg.DB), "path of the database file (created if missing)")
 	fs.StringVar(&cfg.PublicURL, "public-url", getenv("TWIMLBIN_PUBLIC_URL"),
 		"base URL Twilio uses to reach the server, such as https://bins.example.com (needed behind a proxy, for bin URLs and signatures)")
+	fs.StringVar(&cfg.WebAddr, "web-addr", getenv("TWIMLBIN_WEB_ADDR"),
+		"address to serve the web form on, host:port, apart from the bins and the API on --addr (default: the web form is on --addr too)")
+	fs.StringVar(&cfg.WebPublicURL, "web-public-url", getenv("TWIMLBIN_WEB_PUBLIC_URL"),
+		"base URL browsers use to reach the web form on --web-addr, such as https://twimlbin.example.com (behind a proxy; an https one makes its cookie Secure)")
 	envBool := func(name string) (bool, bool) {
 		v, err := strconv.ParseBool(envOr(name, "false"))
 		if err != nil {
@@ -159,6 +171,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		fmt.Fprintf(stderr, "twimlbin serve: unexpected argument %q\n", fs.Arg(0))
 		return cfg, exitUsage, false
 	}
+	if cfg.WebPublicURL != "" && cfg.WebAddr == "" {
+		fmt.Fprintf(stderr, "twimlbin serve: --web-public-url needs --web-addr: without it the web form is served on --addr, at --public-url\n")
+		return cfg, exitUsage, false
+	}
+	if cfg.WebAddr != "" && cfg.WebAddr == cfg.Addr {
+		fmt.Fprintf(stderr, "twimlbin serve: --web-addr %s is --addr too: give the web form another address, or leave --web-addr out to serve everything on --addr\n", cfg.WebAddr)
+		return cfg, exitUsage, false
+	}
 	if cfg.ShutdownDelay < 0 {
 		fmt.Fprintf(stderr, "twimlbin serve: --shutdown-delay %s is negative\n", cfg.ShutdownDelay)
 		return cfg, exitUsage, false
@@ -208,14 +228,20 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 }
 
 // server is a running twimlbin: the database, the handlers and the HTTP
-// server, listening already.
+// servers, listening already.
 type server struct {
 	db     *store.DB
 	api    *api.Server
 	http   *http.Server
 	ln     net.Listener
-	url    string
+	url    string // where the bins and the API are reached
 	logger *slog.Logger
+
+	// With --web-addr, the web form's own server; else nil, and the web
+	// form is served by http, at url.
+	webHTTP *http.Server
+	webLn   net.Listener
+	webURL  string // where the web form is reached
 
 	shutdownDelay time.Duration
 	draining      atomic.Bool // every answer closes its connection
@@ -272,10 +298,6 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 	if err != nil {
 		return nil, err
 	}
-	ui, err := web.New(web.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, TrustedProxies: cfg.TrustedProxies}, db, logger)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -285,32 +307,88 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 		url = "http://" + ln.Addr().String()
 	}
 	srv := &server{
-		db:  db,
-		api: handlers,
-		http: &http.Server{
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		},
+		db:            db,
+		api:           handlers,
+		http:          newHTTPServer(logger),
 		ln:            ln,
 		url:           url,
+		webURL:        url,
 		logger:        logger,
 		shutdownDelay: cfg.ShutdownDelay,
 	}
-	srv.http.Handler = srv.closeWhileDraining(mount(handlers.Handler(), ui))
+	if err := srv.mountWeb(cfg); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	mode := ""
 	if db.ReadOnly() {
 		mode = ", read-only: nothing can be saved"
 	}
-	fmt.Fprintf(out, "twimlbin is serving at %s (database %s%s)\n", url, cfg.DB, mode)
+	where := ""
+	if srv.webHTTP != nil {
+		where = "web form at " + srv.webURL + "; "
+	}
+	fmt.Fprintf(out, "twimlbin is serving at %s (%sdatabase %s%s)\n", url, where, cfg.DB, mode)
 	if err := srv.firstAccount(out); err != nil {
-		ln.Close()
+		srv.closeListeners()
 		return nil, err
 	}
 	return srv, nil
+}
+
+// newHTTPServer is an HTTP server with the timeouts and limits of serve;
+// its handler is set by the caller.
+func newHTTPServer(logger *slog.Logger) *http.Server {
+	return &http.Server{
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// mountWeb sets the servers' handlers. Without --web-addr, one server
+// answers everything, as mount routes it. With it, the web form gets a
+// listener and a server of its own, and the main one answers only the
+// API's paths: a bin's content, which its account writes, is then on
+// another origin than the web form, and a script in it can neither read
+// the web form's pages nor, on another hostname, be sent its cookie.
+func (s *server) mountWeb(cfg serveConfig) error {
+	if cfg.WebAddr == "" {
+		ui, err := web.New(web.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, TrustedProxies: cfg.TrustedProxies}, s.db, s.logger)
+		if err != nil {
+			return err
+		}
+		s.http.Handler = s.closeWhileDraining(mount(s.api.Handler(), ui))
+		return nil
+	}
+	ui, err := web.New(web.Config{PublicURL: cfg.WebPublicURL, BinBaseURL: s.url, OpenSignup: cfg.OpenSignup, TrustedProxies: cfg.TrustedProxies}, s.db, s.logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.WebAddr)
+	if err != nil {
+		return fmt.Errorf("listening for the web form on --web-addr %s: %w", cfg.WebAddr, err)
+	}
+	s.webLn = ln
+	s.webURL = strings.TrimSuffix(cfg.WebPublicURL, "/")
+	if s.webURL == "" {
+		s.webURL = "http://" + ln.Addr().String()
+	}
+	s.webHTTP = newHTTPServer(s.logger)
+	s.webHTTP.Handler = s.closeWhileDraining(ui)
+	s.http.Handler = s.closeWhileDraining(s.api.Handler())
+	return nil
+}
+
+// closeListeners closes the listeners of a server that will not run.
+func (s *server) closeListeners() {
+	s.ln.Close()
+	if s.webLn != nil {
+		s.webLn.Close()
+	}
 }
 
 // mount sends the bin URLs, the JSON API and the operational endpoints to
@@ -344,7 +422,7 @@ func (s *server) firstAccount(out io.Writer) error {
 	fmt.Fprintf(out, "\nCreated the first account. Keep its credentials: the auth token is not shown again.\n"+
 		"  Account SID: %s\n  Auth token:  %s\n\nTry it:\n"+
 		"  curl -u %s:%s %s/api/v1/bins\n"+
-		"or sign in to the web form at %s/\n\n", acct.SID, token, acct.SID, token, s.url, s.url)
+		"or sign in to the web form at %s/\n\n", acct.SID, token, acct.SID, token, s.url, s.webURL)
 	return nil
 }
 
@@ -352,8 +430,11 @@ func (s *server) firstAccount(out io.Writer) error {
 // taking requests, lets the ones in flight finish, and closes the
 // database.
 func (s *server) Run(ctx context.Context) error {
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- s.http.Serve(s.ln) }()
+	if s.webHTTP != nil {
+		go func() { served <- s.webHTTP.Serve(s.webLn) }()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -409,6 +490,12 @@ func (s *server) Close() error {
 	err := s.http.Shutdown(ctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
+	}
+	if s.webHTTP != nil {
+		webErr := s.webHTTP.Shutdown(ctx)
+		if !errors.Is(webErr, http.ErrServerClosed) {
+			err = errors.Join(err, webErr)
+		}
 	}
 	return errors.Join(err, s.db.Close())
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // buildBinary builds twimlbin into a temporary directory.
@@ -126,5 +131,58 @@ func TestServeEndToEnd(t *testing.T) {
 		require.NoError(t, err, "serve should exit 0 after SIGTERM")
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after SIGTERM")
+	}
+}
+
+// TestServeWebOnItsOwnAddress: with --web-addr, the web form answers only
+// there, and the main address answers only the bins, the API and the
+// operational endpoints.
+func TestServeWebOnItsOwnAddress(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	srv, err := newServer(serveConfig{Addr: "127.0.0.1:0", WebAddr: "127.0.0.1:0", DB: "test"}, db, slog.New(slog.DiscardHandler), &out)
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, <-served)
+	})
+	require.NotEqual(t, srv.url, srv.webURL)
+	assert.Contains(t, out.String(), "twimlbin is serving at "+srv.url+" (web form at "+srv.webURL+"; ")
+	assert.Contains(t, out.String(), "sign in to the web form at "+srv.webURL+"/")
+
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header.Get("Content-Type")
+	}
+	tests := []struct {
+		url    string
+		status int
+		ctype  string
+	}{
+		{srv.url + "/healthz", 200, "application/json"},
+		{srv.url + "/api/v1/openapi.json", 200, "application/json"},
+		{srv.url + "/twiml/EH" + strings.Repeat("0", 32), 404, "application/json"},
+		{srv.url + "/", 404, "application/json"},
+		{srv.url + "/login", 404, "application/json"},
+		{srv.url + "/assets/app.js", 404, "application/json"},
+		{srv.webURL + "/login", 200, "text/html"},
+		{srv.webURL + "/assets/app.js", 200, "text/javascript"},
+		{srv.webURL + "/twiml/EH" + strings.Repeat("0", 32), 404, "text/html"},
+		{srv.webURL + "/api/v1/openapi.json", 404, "text/html"},
+		{srv.webURL + "/healthz", 404, "text/html"},
+	}
+	for _, tt := range tests {
+		status, ctype := get(tt.url)
+		assert.Equal(t, tt.status, status, tt.url)
+		assert.True(t, strings.HasPrefix(ctype, tt.ctype), "%s: Content-Type %q", tt.url, ctype)
 	}
 }

@@ -26,6 +26,8 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_REVISIONS_KEPT":        "7",
 		"TWIMLBIN_MAX_BINS_PER_ACCOUNT":  "0",
 		"TWIMLBIN_MAX_BYTES_PER_ACCOUNT": "1048576",
+		"TWIMLBIN_WEB_ADDR":              ":9001",
+		"TWIMLBIN_WEB_PUBLIC_URL":        "https://twimlbin.example.com",
 	}
 	getenv := func(k string) string { return env[k] }
 
@@ -39,6 +41,7 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: ":9000", DB: "/var/lib/twimlbin/db", PublicURL: "https://bins.example.com",
+			WebAddr: ":9001", WebPublicURL: "https://twimlbin.example.com",
 			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
 			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20}, cfg)
@@ -65,6 +68,28 @@ func TestParseServeConfig(t *testing.T) {
 			assert.False(t, ok)
 			assert.Equal(t, exitUsage, code)
 			assert.NotEmpty(t, stderr.String())
+		})
+	}
+	t.Run("the web form's own address", func(t *testing.T) {
+		cfg, _, ok := parseServeConfig([]string{"--web-addr", "127.0.0.1:8081", "--web-public-url", "https://twimlbin.example.com"}, func(string) string { return "" }, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Equal(t, "127.0.0.1:8081", cfg.WebAddr)
+		assert.Equal(t, "https://twimlbin.example.com", cfg.WebPublicURL)
+	})
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"--web-public-url without --web-addr", []string{"--web-public-url", "https://twimlbin.example.com"}, "--web-public-url needs --web-addr"},
+		{"--web-addr equal to --addr", []string{"--addr", "127.0.0.1:8080", "--web-addr", "127.0.0.1:8080"}, "--web-addr 127.0.0.1:8080 is --addr too"},
+	} {
+		t.Run("bad "+tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, code, ok := parseServeConfig(tt.args, func(string) string { return "" }, &stderr)
+			assert.False(t, ok)
+			assert.Equal(t, exitUsage, code)
+			assert.Contains(t, stderr.String(), tt.want)
 		})
 	}
 	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY",

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,17 +80,7 @@ func TestWebFormInBrowser(t *testing.T) {
 	base := srv.url
 
 	// The browser.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1280, 900))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelTab)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(cancelTimeout)
-	b := &browser{t: t, ctx: ctx}
+	b := newBrowser(t, chrome)
 	b.do(chromedp.EmulateViewport(1280, 900))
 
 	// Signed out, the bins send to the sign-in page, and back once signed in.
@@ -246,4 +238,108 @@ func fetchIdentity(t *testing.T, binURL string) string {
 	}
 	require.NoError(t, xml.Unmarshal(body, &doc), "%s", body)
 	return doc.Dial.Client.Identity
+}
+
+// TestBinURLInertInBrowser opens, in a browser signed in to the web form, a
+// bin of another account whose template, saved under an older engine that
+// did not refuse it, is XHTML with a script: the script would read the web
+// form's CSRF token and create a bin in the victim's account, and call a
+// listener of the test first. With the web form on the same
+// address as the bins, and on an address of its own, none of it happens.
+func TestBinURLInertInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	chrome := findChrome()
+	if chrome == "" {
+		t.Skip("no Chromium found (looked for $CHROME_PATH, chromium, chromium-browser, google-chrome): " +
+			"install it with `apt-get install chromium` to run the browser test; .ci/run does")
+	}
+	var markers atomic.Int64
+	marker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		markers.Add(1)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}))
+	t.Cleanup(marker.Close)
+
+	// Synchronous requests, so that the whole attack is over once the
+	// focus handler returns.
+	script := `var x=new XMLHttpRequest();x.open('GET','` + marker.URL + `/marker',false);try{x.send()}catch(e){}` +
+		`x=new XMLHttpRequest();x.open('GET','/bins/new',false);x.send();` +
+		`var tok=x.responseText.split('csrf_token\x22 value=\x22')[1].split('\x22')[0];` +
+		`x=new XMLHttpRequest();x.open('POST','/bins',false);` +
+		`x.setRequestHeader('Content-Type','application/x-www-form-urlencoded');` +
+		`x.send(new URLSearchParams({csrf_token:tok,friendly_name:'pwned',render_policy:'lenient',template:'\x3cResponse/\x3e'}).toString())`
+	hostile := `<Response xmlns="http://www.w3.org/1999/xhtml"><Say autofocus="" tabindex="0" onfocus="` + script + `">Hello</Say></Response>`
+
+	for _, tt := range []struct {
+		name    string
+		webAddr string
+	}{
+		{"one address", ""},
+		{"the web form on an address of its own", "127.0.0.1:0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			markers.Store(0)
+			db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{})
+			require.NoError(t, err)
+			attacker, _, err := db.CreateAccount("Attacker")
+			require.NoError(t, err)
+			victim, token, err := db.CreateAccount("Victim")
+			require.NoError(t, err)
+			// In the store directly, as a template saved under an older
+			// engine would be. The engine of today refuses it, so the bin
+			// URL answers its render error; the headers of every answer
+			// are the wall behind that one (api TestHostileBinURLHeaders).
+			bin, err := db.CreateBin(attacker.SID, store.BinInput{FriendlyName: "page", Template: hostile, RenderPolicy: "lenient"})
+			require.NoError(t, err)
+			srv, err := newServer(serveConfig{Addr: "127.0.0.1:0", WebAddr: tt.webAddr, DB: "test"}, db, slog.New(slog.DiscardHandler), io.Discard)
+			require.NoError(t, err)
+			runCtx, stop := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- srv.Run(runCtx) }()
+			t.Cleanup(func() {
+				stop()
+				assert.NoError(t, <-served)
+			})
+
+			b := newBrowser(t, chrome)
+			// The victim signs in to the web form.
+			b.do(chromedp.Navigate(srv.webURL + "/login"))
+			b.do(chromedp.SendKeys(chromedp.ID("account_sid"), victim.SID), chromedp.SendKeys(chromedp.ID("auth_token"), token))
+			b.submit(`form[action="/login"] button`, http.StatusOK)
+			require.Equal(t, srv.webURL+"/bins", b.location())
+
+			// Then opens the attacker's bin URL. A screenshot makes the
+			// browser render a frame, which is when autofocus focuses an
+			// element; the handler's requests are synchronous, so whatever
+			// the script does is done when the screenshot is.
+			resp, err := chromedp.RunResponse(b.ctx, chromedp.Navigate(srv.url+"/twiml/"+bin.SID))
+			require.NoError(t, err)
+			require.Equal(t, int64(http.StatusInternalServerError), resp.Status, "the template no longer compiles")
+			_, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+			require.NoError(t, err)
+
+			assert.Zero(t, markers.Load(), "the bin's script called out")
+			page, err := db.ListBins(victim.SID, store.ListQuery{})
+			require.NoError(t, err)
+			assert.Empty(t, page.Bins, "the bin's script created a bin in the victim's account")
+		})
+	}
+}
+
+// newBrowser starts a headless Chromium for a test.
+func newBrowser(t *testing.T, chrome string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1280, 900))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return &browser{t: t, ctx: ctx}
 }

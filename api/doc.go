@@ -42,6 +42,14 @@
 //     database that has one (whose backup holds nothing but its own data).
 //   - Templates are limited to 64 KiB (MaxTemplateBytes) at the API, Twilio's
 //     limit on a TwiML response, although the engine accepts more.
+//   - Every answer is inert in a browser (Content-Security-Policy
+//     default-src 'none' with sandbox, and nosniff): a bin's TwiML is its
+//     account's text, and a template saved under an older engine may hold
+//     markup a browser would run. The values are made once (setInertHeaders).
+//   - The API is for programs: a write that a browser sends from another
+//     site is refused with 403 (http.CrossOriginProtection), and a 401 sends
+//     no Basic challenge, which a browser would answer with a prompt and
+//     then replay from any page.
 //
 // A Server is safe for concurrent use. It owns no goroutines: the caller
 // runs the HTTP server (timeouts, graceful shutdown) and closes the store.

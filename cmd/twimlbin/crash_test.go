@@ -260,7 +260,7 @@ func checkCrashedFile(t *testing.T, path, accountSID string) {
 func verifyCrashWrites(t *testing.T, c *faultClient, writers []*crashWriter, orphans map[string]bool) {
 	t.Helper()
 	stored := map[string]faultBin{}
-	path := "/api/v1/bins?page_size=1000"
+	path := "/api/v1/bins?page_size=1000&include=template"
 	for path != "" {
 		resp, err := c.do(t.Context(), http.MethodGet, path, nil, 0)
 		require.NoError(t, err)

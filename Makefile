@@ -46,15 +46,19 @@ lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# bench runs the Go benchmarks, then the load run on loopback against the
-# server in a process of its own: the bin URL against /static (same bytes,
-# no template work), creates through the API, and a random bin of 100,000
-# against a server holding one, with resident memory (about 4 minutes in all;
-# `go run ./cmd/twimlbin help loadtest` for its flags, set with LOADTEST_FLAGS).
+# bench runs the Go benchmarks, builds bin/twimlbin, then the load run on
+# loopback (cmd/twimlbin-load): `bin/twimlbin serve` as users run it (default
+# flags, access log on, each server in a process of its own) against a bare
+# Echo server answering the same bytes, with the tool's own client and with
+# wrk when it is installed (apt-get install wrk); creates through the API; and
+# a random bin of 100,000 against a serve holding one, with resident memory
+# (about 6 minutes in all; `go run ./cmd/twimlbin-load -h` for what it does
+# and its flags, set with LOADTEST_FLAGS).
 LOADTEST_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	$(GO) run ./cmd/twimlbin loadtest $(LOADTEST_FLAGS)
+	$(MAKE) --no-print-directory build
+	$(GO) run ./cmd/twimlbin-load -twimlbin bin/twimlbin $(LOADTEST_FLAGS)
 
 # crash kills the server with SIGKILL CRASH_CYCLES times under write load
 # and checks that no acknowledged write is lost (make test runs 3 cycles).

@@ -54,14 +54,6 @@ func commands() []command {
 	}
 }
 
-// devCommands are tools for developing twimlbin: they run and have help,
-// but the usage text does not list them.
-func devCommands() []command {
-	return []command{
-		{"loadtest", "measure the server on loopback (make bench)", runLoadtest},
-	}
-}
-
 // run dispatches args to a subcommand and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -83,7 +75,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func lookup(name string) (command, bool) {
-	for _, c := range append(commands(), devCommands()...) {
+	for _, c := range commands() {
 		if c.name == name {
 			return c, true
 		}

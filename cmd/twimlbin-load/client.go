@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// This file is the client side of `twimlbin loadtest`: a minimal HTTP/1.1
+// This file is the client side of twimlbin-load: a minimal HTTP/1.1
 // client over keep-alive connections, lighter than net/http's so that the
 // server, not the client, takes most of the CPU (as with wrk), and the
 // figures of a timed run.
@@ -28,7 +28,7 @@ type loadConn struct {
 }
 
 // errNoLength is a response without Content-Length, which the bin URL and
-// /static never send.
+// the peer never send.
 var errNoLength = errors.New("response without Content-Length")
 
 // roundTrip sends req, a complete HTTP/1.1 request, and reads the response:

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/templates"
 )
@@ -28,13 +31,12 @@ func contextualCall(b *testing.B) (templates.Entry, benchRequest) {
 	return entry, benchRequest{query: query.Encode(), form: form.Encode()}
 }
 
-// benchEnv is a server over a database holding the contextual-calling bin,
-// with /static answering the bin's output.
+// benchEnv is a server over a database holding the contextual-calling bin.
 func benchEnv(b *testing.B) (*env, string, benchRequest) {
 	b.Helper()
 	entry, r := contextualCall(b)
 	t := &testing.T{}
-	e := &env{t: t, path: b.TempDir() + "/bench.db", cfg: Config{StaticBody: []byte(entry.Golden)}}
+	e := &env{t: t, path: b.TempDir() + "/bench.db", cfg: Config{}}
 	e.open()
 	b.Cleanup(func() { e.db.Close() })
 	u := e.newUser("bench")
@@ -50,6 +52,24 @@ func benchEnv(b *testing.B) (*env, string, benchRequest) {
 	return e, bin.SID, r
 }
 
+// bareEcho is echo.New() with no middleware and one handler on the bin
+// URL's routes, answering body with the bin URL's constant headers: what
+// serving these bytes costs in echo alone, the peer twimlbin-load times
+// the bin URL against.
+func bareEcho(body []byte) http.Handler {
+	e := echo.New()
+	answer := func(c echo.Context) error {
+		h := c.Response().Header()
+		h["Content-Security-Policy"] = inertPolicy
+		h["X-Content-Type-Options"] = nosniff
+		h[echo.HeaderCacheControl] = noStore
+		return c.Blob(http.StatusOK, xmlContentType, body)
+	}
+	e.GET("/twiml/:sid", answer)
+	e.POST("/twiml/:sid", answer)
+	return e
+}
+
 func serveBench(h http.Handler, path string, r benchRequest) *httptest.ResponseRecorder {
 	hr := httptest.NewRequest("POST", path+"?"+r.query, strings.NewReader(r.form))
 	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -58,13 +78,16 @@ func serveBench(h http.Handler, path string, r benchRequest) *httptest.ResponseR
 	return rec
 }
 
-func benchmarkPath(b *testing.B, static bool, parallel bool) {
+// benchmarkPath times the bin URL's path of the server, or, with bare,
+// of bareEcho answering the bin's output.
+func benchmarkPath(b *testing.B, bare bool, parallel bool) {
 	e, sid, r := benchEnv(b)
 	path := "/twiml/" + sid
-	if static {
-		path = "/static"
-	}
 	h := e.srv.Handler()
+	if bare { // TestBareEchoAnswersAsTheBinURL checks it answers alike
+		entry, _ := contextualCall(b)
+		h = bareEcho([]byte(entry.Golden))
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	if !parallel {
@@ -85,20 +108,29 @@ func benchmarkPath(b *testing.B, static bool, parallel bool) {
 	})
 }
 
+// sameHeaders reports whether two answers have the same headers but for
+// the request ID, which only the bin URL sends.
+func sameHeaders(a, b http.Header) bool {
+	a, b = a.Clone(), b.Clone()
+	a.Del(echo.HeaderXRequestID)
+	b.Del(echo.HeaderXRequestID)
+	return maps.EqualFunc(a, b, slices.Equal)
+}
+
 // BenchmarkBinURL serves the contextual-calling bin through the router and
 // every middleware, as Twilio requests it (query and form parameters).
 func BenchmarkBinURL(b *testing.B) { benchmarkPath(b, false, false) }
 
-// BenchmarkStatic serves the same bytes through the same router and
-// middleware with no store or template work: the overhead BenchmarkBinURL
-// adds is the difference.
-func BenchmarkStatic(b *testing.B) { benchmarkPath(b, true, false) }
+// BenchmarkBareEcho serves the same bytes and headers from a bare
+// echo.New() with one handler and no middleware: what BenchmarkBinURL
+// adds (middleware, store and template work) is the difference.
+func BenchmarkBareEcho(b *testing.B) { benchmarkPath(b, true, false) }
 
 // BenchmarkBinURLParallel is BenchmarkBinURL from GOMAXPROCS goroutines.
 func BenchmarkBinURLParallel(b *testing.B) { benchmarkPath(b, false, true) }
 
-// BenchmarkStaticParallel is BenchmarkStatic from GOMAXPROCS goroutines.
-func BenchmarkStaticParallel(b *testing.B) { benchmarkPath(b, true, true) }
+// BenchmarkBareEchoParallel is BenchmarkBareEcho from GOMAXPROCS goroutines.
+func BenchmarkBareEchoParallel(b *testing.B) { benchmarkPath(b, true, true) }
 
 // BenchmarkBinURLManyBins serves the contextual-calling bin from a
 // database of 100,000 bins with that template, each served once before
@@ -171,5 +203,34 @@ func BenchmarkBinParams(b *testing.B) {
 			b.Fatal("no parameters picked")
 		}
 		putParams(p)
+	}
+}
+
+// TestBareEchoAnswersAsTheBinURL: the baseline of BenchmarkBareEcho
+// answers the bytes and headers the bin URL answers, but for the request
+// ID, so that the two benchmarks differ only in the work behind them.
+func TestBareEchoAnswersAsTheBinURL(t *testing.T) {
+	entry, ok := templates.Get("client-contextual-call")
+	if !ok {
+		t.Fatal("no client-contextual-call in the gallery")
+	}
+	query, form := entry.Request()
+	r := benchRequest{query: query.Encode(), form: form.Encode()}
+	e := newEnv(t, Config{})
+	u := e.newUser("bench")
+	bin, err := e.db.CreateBin(u.sid, storeInput("bench", entry.Template, "strict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serveBench(e.srv.Handler(), "/twiml/"+bin.SID, r)
+	got := serveBench(bareEcho([]byte(entry.Golden)), "/twiml/"+bin.SID, r)
+	if got.Code != want.Code || got.Body.String() != want.Body.String() {
+		t.Errorf("bare echo answers %d %q, the bin URL %d %q", got.Code, got.Body, want.Code, want.Body)
+	}
+	if !sameHeaders(got.Header(), want.Header()) {
+		t.Errorf("bare echo's headers %v, the bin URL's %v", got.Header(), want.Header())
+	}
+	if got.Header().Get(echo.HeaderXRequestID) != "" {
+		t.Errorf("bare echo sends a request ID")
 	}
 }

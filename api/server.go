@@ -81,10 +81,6 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Now is the clock of the limits; nil means time.Now. For tests.
 	Now func() time.Time
-	// StaticBody, when not nil, adds GET and POST /static, answering these
-	// bytes as the bin URL answers TwiML (same headers, same middleware) with
-	// no store or template work: the baseline of load benchmarks.
-	StaticBody []byte
 }
 
 // Server is the HTTP API. Make one with New; it is safe for concurrent use.
@@ -220,9 +216,4 @@ func (s *Server) routes() {
 
 	e.POST("/api/v1/preview", s.previewDraft, sameOrigin, auth)
 	e.POST("/api/v1/validate", s.validate, sameOrigin, auth)
-
-	if s.cfg.StaticBody != nil {
-		e.GET("/static", s.serveStatic)
-		e.POST("/static", s.serveStatic)
-	}
 }

@@ -138,13 +138,6 @@ func (s *Server) checkSignature(c echo.Context, bin *servedBin, body string) (ur
 	return nil, errBadSignature
 }
 
-// serveStatic answers /static with Config.StaticBody as serveBin answers
-// TwiML: the baseline of load benchmarks.
-func (s *Server) serveStatic(c echo.Context) error {
-	c.Response().Header()[echo.HeaderCacheControl] = noStore
-	return c.Blob(http.StatusOK, xmlContentType, s.cfg.StaticBody)
-}
-
 // logEvents writes render diagnostics to a bin's event log.
 func (s *Server) logEvents(sid string, at time.Time, diags engine.Diagnostics) {
 	for _, d := range diags {

@@ -272,13 +272,14 @@ func wrkLine(label string, r wrkResult) string {
 // for Date and the request ID, which the peer must not send.
 func (lt *loadTest) sameAnswers(peerAddr, binAddr, sid string) error {
 	var headers [2]http.Header
+	client := &http.Client{Timeout: requestTimeout}
 	for k, addr := range []string{peerAddr, binAddr} {
 		req, err := http.NewRequest("POST", "http://"+addr+"/twiml/"+sid+"?"+lt.query, strings.NewReader(lt.form))
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

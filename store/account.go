@@ -84,7 +84,7 @@ func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 func (db *DB) Authenticate(sid, authToken string) (Account, error) {
 	var rec accountRecord
 	var found bool
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketAccounts).Get([]byte(sid))
 		if raw == nil {
 			return nil
@@ -110,7 +110,7 @@ func (db *DB) Authenticate(sid, authToken string) (Account, error) {
 // Account returns the account with this SID, or ErrNotFound.
 func (db *DB) Account(sid string) (Account, error) {
 	var rec accountRecord
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		rec, err = findAccount(tx, db.accounts, sid)
 		return err
@@ -124,7 +124,7 @@ func (db *DB) Account(sid string) (Account, error) {
 // CountAccounts returns how many accounts exist.
 func (db *DB) CountAccounts() (int, error) {
 	var n uint64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		n = getU64(tx.Bucket(bucketMeta), keyAccountCount)
 		return nil
 	})
@@ -164,7 +164,7 @@ func (db *DB) SetTwilioAuthToken(sid, token string) (Account, error) {
 // set, for checking request signatures. ErrNotFound for an unknown SID.
 func (db *DB) TwilioAuthToken(sid string) (string, error) {
 	var rec accountRecord
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		rec, err = findAccount(tx, db.accounts, sid)
 		return err

@@ -128,7 +128,7 @@ func (db *DB) BinBySID(sid string) (Bin, error) {
 // accountSID is "".
 func (db *DB) readBin(accountSID, sid string) (Bin, error) {
 	var b Bin
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err
@@ -183,7 +183,7 @@ func (db *DB) ListBins(accountSID string, q ListQuery) (Page, error) {
 
 	page := Page{Bins: []Bin{}}
 	var last uint64 // the creation seq of the last bin on this page
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		if err := accountExists(tx, accountSID); err != nil {
 			return err
 		}
@@ -356,7 +356,7 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 // ErrNotFound when there is no such bin or it belongs to another account.
 func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 	var revs []Revision
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		if _, err := findBin(tx, accountSID, sid); err != nil {
 			return err
 		}
@@ -382,7 +382,7 @@ func (db *DB) Revisions(accountSID, sid string) ([]Revision, error) {
 // which wraps ErrNotFound, when rev is older than the revisions kept.
 func (db *DB) Revision(accountSID, sid string, rev int) (Revision, error) {
 	var r revisionRecord
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
 			return err

@@ -280,12 +280,22 @@ func (t *usageTable) encode(dst []byte, i uint32) []byte {
 
 // load fills an empty table from the file: the slot of every bin, kept
 // with it in account_bins, and the counters of every slot that has a bin.
+//
+// The table is as long as the highest slot, so a slot number read from
+// the file is checked before anything is sized by it: a slot is handed
+// out anew only when every lower one is in use, so every slot, and every
+// stored block, lies below the number of bins ever created, the bins
+// bucket's sequence.
 func (t *usageTable) load(tx *bbolt.Tx) error {
+	created := tx.Bucket(bucketBins).Sequence()
 	used := map[uint32]bool{}
 	err := tx.Bucket(bucketAccountBins).ForEach(func(k, v []byte) error {
 		sid, n, err := parseAccountBin(k, v)
 		if err != nil {
 			return err
+		}
+		if uint64(n) >= created {
+			return fmt.Errorf("usage slot %d of bin %s is beyond the %d bins ever created", n, sid, created)
 		}
 		key, _ := toBinKey(string(sid))
 		if used[n] {
@@ -315,6 +325,9 @@ func (t *usageTable) load(tx *bbolt.Tx) error {
 		i, err := blockNumber(k, v)
 		if err != nil {
 			return err
+		}
+		if uint64(i)*blockSlots >= created {
+			return fmt.Errorf("usage block %d is beyond the slots of the %d bins ever created", i, created)
 		}
 		if int(i) >= len(blocks) {
 			return nil // slots of bins deleted since

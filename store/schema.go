@@ -64,6 +64,7 @@ var (
 	keyAccountCount    = []byte("accounts")
 	keyBinCount        = []byte("bins")
 	keySessionKey      = []byte("session_key")
+	keyOpenForWriting  = []byte("open_for_writing")
 )
 
 // sessionKeySize is the length of the key stored at keySessionKey.

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -37,6 +40,10 @@ var (
 	// saved. The error is a *QuotaError, which says which quota and by how
 	// much.
 	ErrQuota = errors.New("store: account quota reached")
+	// ErrCorrupt: the database file is damaged or is not a database. The
+	// error says what is wrong with which file; the way out is a backup,
+	// or moving the file away to start with an empty database.
+	ErrCorrupt = errors.New("store: corrupt database file")
 )
 
 // ErrPruned: a revision older than the Options.RevisionsKept newest of its
@@ -82,6 +89,10 @@ type Options struct {
 	// are lost at Close. Other processes may hold the file open read-only
 	// at the same time, but not for writing.
 	ReadOnly bool
+	// Check runs bbolt's consistency check over the whole file at Open,
+	// which refuses the file when it finds a problem. Open runs it anyway
+	// when the file was not closed cleanly. It reads every page.
+	Check bool
 }
 
 // DB is a twimlbin database: one bbolt file holding accounts, bins, their
@@ -122,6 +133,15 @@ type DB struct {
 // A bbolt file can be open in one place only. When another process holds
 // it, Open gives up after LockTimeout with an error wrapping ErrLocked.
 // A database written by a newer version of twimlbin is refused.
+//
+// Open refuses a file that is not a sound database with an error wrapping
+// ErrCorrupt: an empty file, one that is not a bbolt file, one shorter
+// than its data (truncated), and one whose usage slots or blocks are out
+// of range or whose pages Open reads are damaged. When the file was not
+// closed cleanly (the process holding it died), or with Options.Check,
+// Open first runs bbolt's consistency check over every page. After bbolt
+// itself panics on a damaged file, the file stays open and locked until
+// the process exits: bbolt gives no handle to close it.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
@@ -132,47 +152,28 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.RevisionsKept <= 0 {
 		opts.RevisionsKept = DefaultRevisionsKept
 	}
-	if opts.ReadOnly {
+	info, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && info.Size() == 0:
+		// bbolt would make it a new database.
+		return nil, fmt.Errorf("%w %s: it is empty (0 bytes), not a database: delete it to start a new database, or restore a backup made with \"twimlbin backup\"", ErrCorrupt, path)
+	case opts.ReadOnly && statErr != nil:
 		// bbolt would create a missing file even read-only.
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("store: open %s read-only: %w", path, err)
+		return nil, fmt.Errorf("store: open %s read-only: %w", path, statErr)
+	case !opts.ReadOnly:
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("store: open %s: waited %s for the file lock: %w", path, LockTimeout, ErrLocked)
-	}
+	bdb, err := openBolt(path, opts, statErr == nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	var generation uint64
-	var sessionKey []byte
 	usage := newUsageTable()
-	prepare := bdb.Update
-	if opts.ReadOnly {
-		prepare = bdb.View
-	}
-	err = prepare(func(tx *bbolt.Tx) error {
-		if opts.ReadOnly {
-			if err := checkSchema(tx, migrations); err != nil {
-				return err
-			}
-		} else if err := setup(tx, migrations); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		generation = getU64(meta, keyFlushGeneration)
-		var err error
-		if sessionKey, err = loadSessionKey(meta, !opts.ReadOnly); err != nil {
-			return err
-		}
-		return usage.load(tx)
-	})
+	generation, sessionKey, err := prepare(bdb, opts, usage)
 	if err != nil {
 		_ = bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 
 	db := &DB{
@@ -192,6 +193,148 @@ func Open(path string, opts Options) (*DB, error) {
 		go db.flusher()
 	}
 	return db, nil
+}
+
+// openBolt opens the bbolt file at path, which existed before when
+// existed is true. bbolt's refusal of an existing file, other than for
+// the lock or an error of the file system, and its panic on a damaged
+// one, are ErrCorrupt.
+func openBolt(path string, opts Options, existed bool) (bdb *bbolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(path, &err)
+	bdb, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly})
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return bdb, nil
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("store: open %s: waited %s for the file lock: %w", path, LockTimeout, ErrLocked)
+	case existed && !errors.As(err, &pathErr) && !errors.As(err, &errno):
+		return nil, corrupt(path, fmt.Errorf("it is not a bbolt database: %w", err))
+	}
+	return nil, fmt.Errorf("store: open %s: %w", path, err)
+}
+
+// prepare checks the opened file, brings its schema up to date, marks it
+// open for writing and loads the usage counters into usage. It returns the
+// last flush generation written and the session key (made now when the
+// file has none and is open for writing; nil when it is read-only).
+func prepare(bdb *bbolt.DB, opts Options, usage *usageTable) (generation uint64, sessionKey []byte, err error) {
+	path := bdb.Path()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(path, &err)
+	err = bdb.View(func(tx *bbolt.Tx) error {
+		info, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if info.Size() < tx.Size() {
+			return corrupt(path, fmt.Errorf("it is %d bytes, shorter than the %d bytes its data reaches: it was truncated", info.Size(), tx.Size()))
+		}
+		unclean := false
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			unclean = meta.Get(keyOpenForWriting) != nil
+		}
+		if !unclean && !opts.Check {
+			return nil
+		}
+		if err := consistency(tx, openCheckProblems); err != nil {
+			if unclean {
+				return corrupt(path, fmt.Errorf("it was not closed cleanly, and the consistency check found: %w", err))
+			}
+			return corrupt(path, fmt.Errorf("the consistency check found: %w", err))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, wrapOpen(path, err)
+	}
+	// A file opened read-only is neither migrated nor marked: a file left
+	// unclean stays so, and is checked at every open until one for writing
+	// closes it cleanly.
+	update := bdb.Update
+	if opts.ReadOnly {
+		update = bdb.View
+	}
+	err = update(func(tx *bbolt.Tx) error {
+		if opts.ReadOnly {
+			if err := checkSchema(tx, migrations); err != nil {
+				return err
+			}
+		} else if err := setup(tx, migrations); err != nil {
+			return err
+		} else if err := tx.Bucket(bucketMeta).Put(keyOpenForWriting, u64(1)); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		generation = getU64(meta, keyFlushGeneration)
+		var err error
+		if sessionKey, err = loadSessionKey(meta, !opts.ReadOnly); err != nil {
+			return corrupt(path, err)
+		}
+		if err := usage.load(tx); err != nil {
+			return corrupt(path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, wrapOpen(path, err)
+	}
+	return generation, sessionKey, nil
+}
+
+// wrapOpen names the file in an error of Open; an ErrCorrupt error names
+// it already.
+func wrapOpen(path string, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("store: open %s: %w", path, err)
+}
+
+// openCheckProblems is how many problems of the consistency check an
+// error of Open lists: one damaged page can make hundreds.
+const openCheckProblems = 5
+
+// consistency runs bbolt's consistency check in tx and returns the
+// problems it finds joined into one error, at most limit of them (all
+// when limit is 0) and how many more, or nil when there are none.
+func consistency(tx *bbolt.Tx, limit int) error {
+	var errs []error
+	more := 0
+	for err := range tx.Check() {
+		if limit > 0 && len(errs) == limit {
+			more++
+			continue
+		}
+		errs = append(errs, err)
+	}
+	if more > 0 {
+		errs = append(errs, fmt.Errorf("and %d more problems", more))
+	}
+	return errors.Join(errs...)
+}
+
+// corrupt is the error for a file found damaged: what is wrong with which
+// file, and what to do.
+func corrupt(path string, problem error) error {
+	return fmt.Errorf("%w %s: %w; restore it from a backup made with \"twimlbin backup\", or move it away to start with an empty database", ErrCorrupt, path, problem)
+}
+
+// recoverCorrupt, deferred, turns a panic while reading the file at path
+// into an ErrCorrupt error in *err: bbolt panics on a page it finds
+// damaged. A fault reading the memory the file is mapped to (a file cut
+// short, a disk read error) ends the process instead, unless the function
+// also turns runtime/debug.SetPanicOnFault on, as Open, view and update
+// do:
+//
+//	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+//	defer recoverCorrupt(path, &err)
+func recoverCorrupt(path string, err *error) {
+	if r := recover(); r != nil {
+		*err = corrupt(path, fmt.Errorf("reading it failed: %v", r))
+	}
 }
 
 // ReadOnly reports whether the DB was opened with Options.ReadOnly.
@@ -227,25 +370,56 @@ func loadSessionKey(meta *bbolt.Bucket, create bool) ([]byte, error) {
 	return key, meta.Put(keySessionKey, key)
 }
 
-// update runs fn in a write transaction, or fails with ErrReadOnly.
-func (db *DB) update(fn func(*bbolt.Tx) error) error {
+// view runs fn in a read transaction. A damaged page it reaches fails it
+// with ErrCorrupt rather than panicking, and so does a page of the mapped
+// file that cannot be read (a file cut short, a disk read error), which
+// would otherwise end the process with a fault. Turning faults into panics
+// costs two calls that swap a flag of the goroutine.
+func (db *DB) view(fn func(*bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(db.bolt.Path(), &err)
+	return db.bolt.View(fn)
+}
+
+// update runs fn in a write transaction, or fails with ErrReadOnly. A
+// damaged or unreadable page it reaches fails it with ErrCorrupt, as in
+// view.
+func (db *DB) update(fn func(*bbolt.Tx) error) (err error) {
 	if db.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(db.bolt.Path(), &err)
 	return db.bolt.Update(fn)
 }
 
 // Close stops the background flusher, writes the buffered usage counters
-// and events, and closes the file. It returns the flush's error, if any,
-// along with the close's. Calling Close again does nothing and returns the
-// same result. No other method may be called after Close.
+// and events, marks the file closed cleanly, so that the next Open skips
+// the consistency check, and closes the file. It returns the flush's and
+// the mark's errors, if any, along with the close's. Calling Close again
+// does nothing and returns the same result. No other method may be called
+// after Close.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.stop)
 		<-db.flusherDone
-		db.closeErr = errors.Join(db.Flush(), db.bolt.Close())
+		db.closeErr = errors.Join(db.Flush(), db.markClosed(), db.bolt.Close())
 	})
 	return db.closeErr
+}
+
+// markClosed removes the mark Open leaves in a file opened for writing.
+func (db *DB) markClosed() error {
+	if db.opts.ReadOnly {
+		return nil
+	}
+	err := db.update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Delete(keyOpenForWriting)
+	})
+	if err != nil {
+		return fmt.Errorf("store: mark closed: %w", err)
+	}
+	return nil
 }
 
 // flusher calls Flush every FlushInterval until Close. A failed flush keeps
@@ -273,7 +447,7 @@ func (db *DB) flusher() {
 // FlushInterval's worth, are not in it; call Flush first to include them.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -285,22 +459,18 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 }
 
 // Check runs bbolt's consistency check over the whole file and returns
-// every problem it finds joined into one error, or nil when the file is
-// sound. It reads every page: for tests and readiness probes, not for
-// every request.
+// every problem it finds joined into one error wrapping ErrCorrupt, or nil
+// when the file is sound. It reads every page: for tests and readiness
+// probes, not for every request.
 func (db *DB) Check() error {
-	var errs []error
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		for err := range tx.Check() {
-			errs = append(errs, err)
+	err := db.view(func(tx *bbolt.Tx) error {
+		if err := consistency(tx, 0); err != nil {
+			return corrupt(db.bolt.Path(), fmt.Errorf("the consistency check found: %w", err))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: check: %w", err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("store: check: %w", errors.Join(errs...))
 	}
 	return nil
 }
@@ -329,7 +499,7 @@ func (db *DB) Stats() Stats {
 		PendingEventBins:   db.buf.pendingBins(),
 		FlushErrors:        db.flushErrors.Load(),
 	}
-	_ = db.bolt.View(func(tx *bbolt.Tx) error {
+	_ = db.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		s.Accounts = int(getU64(meta, keyAccountCount))
 		s.Bins = int(getU64(meta, keyBinCount))
@@ -348,7 +518,7 @@ func now() time.Time {
 // wrap names the operation in an unexpected error. The store's own errors
 // already say what was not found or in conflict, and pass unchanged.
 func wrap(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName, ErrQuota} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName, ErrQuota, ErrCorrupt} {
 		if errors.Is(err, known) {
 			return err
 		}

@@ -100,7 +100,7 @@ func (db *DB) Events(accountSID, sid string, limit int) ([]Event, error) {
 	}
 	batches := db.buf.snapshot()
 	var events []Event
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		if _, err := findBin(tx, accountSID, sid); err != nil {
 			return err
 		}

@@ -724,8 +724,15 @@ func TestHostileCorruptPageOnRequest(t *testing.T) {
 	_, err = db.BinBySID(f.bins[1000].SID)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrCorrupt), "want ErrCorrupt, got: %v", err)
-	_, err = db.ListBins(f.acct, ListQuery{PageSize: MaxPageSize, Templates: true})
-	assert.True(t, errors.Is(err, ErrCorrupt), "want ErrCorrupt, got: %v", err)
+	token := ""
+	for {
+		var page Page
+		if page, err = db.ListBins(f.acct, ListQuery{PageSize: MaxPageSize, PageToken: token, Templates: true}); err != nil || page.Next == "" {
+			break
+		}
+		token = page.Next
+	}
+	assert.True(t, errors.Is(err, ErrCorrupt), "listing every bin: want ErrCorrupt, got: %v", err)
 	_, err = db.UpdateBin(f.acct, f.bins[1000].SID, 0, BinInput{Template: "<Response/>", RenderPolicy: "lenient"})
 	assert.True(t, errors.Is(err, ErrCorrupt), "want ErrCorrupt, got: %v", err)
 

@@ -119,6 +119,7 @@ type DB struct {
 	flushMu sync.Mutex  // one flush at a time, so batches commit in order
 
 	flushErrors atomic.Uint64
+	broken      atomic.Bool   // a write transaction could not be rolled back; see update
 	stop        chan struct{} // closed by Close to end the flusher
 	flusherDone chan struct{} // closed when the flusher has returned
 	closeOnce   sync.Once
@@ -139,9 +140,10 @@ type DB struct {
 // than its data (truncated), and one whose usage slots or blocks are out
 // of range or whose pages Open reads are damaged. When the file was not
 // closed cleanly (the process holding it died), or with Options.Check,
-// Open first runs bbolt's consistency check over every page. After bbolt
-// itself panics on a damaged file, the file stays open and locked until
-// the process exits: bbolt gives no handle to close it.
+// Open first runs bbolt's consistency check over every page. Should bbolt
+// panic on a damaged file while opening it for writing, the file stays
+// open and locked until the process exits: bbolt gives no handle to close
+// it.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
@@ -163,6 +165,11 @@ func Open(path string, opts Options) (*DB, error) {
 	case !opts.ReadOnly:
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+	}
+	if statErr == nil {
+		if err := inspect(path, opts); err != nil {
+			return nil, err
 		}
 	}
 	bdb, err := openBolt(path, opts, statErr == nil)
@@ -216,14 +223,20 @@ func openBolt(path string, opts Options, existed bool) (bdb *bbolt.DB, err error
 	return nil, fmt.Errorf("store: open %s: %w", path, err)
 }
 
-// prepare checks the opened file, brings its schema up to date, marks it
-// open for writing and loads the usage counters into usage. It returns the
-// last flush generation written and the session key (made now when the
-// file has none and is open for writing; nil when it is read-only).
-func prepare(bdb *bbolt.DB, opts Options, usage *usageTable) (generation uint64, sessionKey []byte, err error) {
-	path := bdb.Path()
+// inspect checks the existing file at path before Open uses it: that it
+// is a bbolt file as long as its data, and, when it was not closed cleanly
+// or opts.Check asks, that bbolt's consistency check finds no problem. It
+// opens the file read-only, which reads no page beyond the meta pages
+// until asked to: opened for writing, bbolt reads its list of free pages
+// at once, and a panic there would leave the file open and locked.
+func inspect(path string, opts Options) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(path, &err)
+	bdb, err := openBolt(path, Options{ReadOnly: true}, true)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
 	err = bdb.View(func(tx *bbolt.Tx) error {
 		info, err := os.Stat(path)
 		if err != nil {
@@ -247,9 +260,17 @@ func prepare(bdb *bbolt.DB, opts Options, usage *usageTable) (generation uint64,
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, nil, wrapOpen(path, err)
-	}
+	return wrapOpen(path, err)
+}
+
+// prepare brings the schema of the opened file up to date, marks it open
+// for writing and loads the usage counters into usage. It returns the last
+// flush generation written and the session key (made now when the file
+// has none and is open for writing; nil when it is read-only).
+func prepare(bdb *bbolt.DB, opts Options, usage *usageTable) (generation uint64, sessionKey []byte, err error) {
+	path := bdb.Path()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(path, &err)
 	// A file opened read-only is neither migrated nor marked: a file left
 	// unclean stays so, and is checked at every open until one for writing
 	// closes it cleanly.
@@ -287,7 +308,7 @@ func prepare(bdb *bbolt.DB, opts Options, usage *usageTable) (generation uint64,
 // wrapOpen names the file in an error of Open; an ErrCorrupt error names
 // it already.
 func wrapOpen(path string, err error) error {
-	if errors.Is(err, ErrCorrupt) {
+	if err == nil || errors.Is(err, ErrCorrupt) {
 		return err
 	}
 	return fmt.Errorf("store: open %s: %w", path, err)
@@ -383,14 +404,46 @@ func (db *DB) view(fn func(*bbolt.Tx) error) (err error) {
 
 // update runs fn in a write transaction, or fails with ErrReadOnly. A
 // damaged or unreadable page it reaches fails it with ErrCorrupt, as in
-// view.
+// view. When even rolling the transaction back fails on one, bbolt still
+// holds its writer's lock: every later write fails at once with
+// ErrCorrupt, and Close leaves the file to the end of the process.
 func (db *DB) update(fn func(*bbolt.Tx) error) (err error) {
 	if db.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	if db.broken.Load() {
+		return corrupt(db.bolt.Path(), errors.New("a write found it damaged, and writes stopped; restart to have it checked"))
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(db.bolt.Path(), &err)
-	return db.bolt.Update(fn)
+	tx, err := db.bolt.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if !rollback(tx) {
+				db.broken.Store(true)
+			}
+			panic(r)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// rollback rolls tx back after a panic and reports whether that finished.
+func rollback(tx *bbolt.Tx) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = tx.Rollback()
+	return true
 }
 
 // Close stops the background flusher, writes the buffered usage counters
@@ -403,7 +456,12 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.stop)
 		<-db.flusherDone
-		db.closeErr = errors.Join(db.Flush(), db.markClosed(), db.bolt.Close())
+		db.closeErr = errors.Join(db.Flush(), db.markClosed())
+		if db.broken.Load() {
+			// bbolt's Close would wait for the writer's lock forever.
+			return
+		}
+		db.closeErr = errors.Join(db.closeErr, db.bolt.Close())
 	})
 	return db.closeErr
 }

@@ -44,12 +44,17 @@ With --web-addr the web form is served on a listener of its own, and
 the two on different hostnames, so that a bin's content, which its account
 writes, is never on the web form's origin.
 
+At start it refuses a corrupt database file, saying what is wrong, and
+exits 3. When the file was not closed cleanly (the server was killed or
+the machine stopped), or with --check-db, it first checks every page of
+the file.
+
 Every flag can also be set in the environment: TWIMLBIN_ADDR, TWIMLBIN_DB,
 TWIMLBIN_PUBLIC_URL, TWIMLBIN_WEB_ADDR, TWIMLBIN_WEB_PUBLIC_URL,
 TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY, TWIMLBIN_SHUTDOWN_DELAY,
 TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS, TWIMLBIN_TRUSTED_PROXIES,
 TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
-TWIMLBIN_MAX_BYTES_PER_ACCOUNT. A flag wins over its variable.
+TWIMLBIN_MAX_BYTES_PER_ACCOUNT, TWIMLBIN_CHECK_DB. A flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -90,6 +95,7 @@ type serveConfig struct {
 	RevisionsKept      int
 	MaxBinsPerAccount  int
 	MaxBytesPerAccount int64
+	CheckDB            bool
 }
 
 // parseServeConfig reads the flags, with the environment as defaults.
@@ -135,6 +141,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return cfg, exitUsage, false
 	}
 	fs.BoolVar(&cfg.ReadOnly, "read-only", readOnly, "open the database read-only: serve its bins, refuse every write (as when its file cannot be written)")
+	checkDB, ok := envBool("TWIMLBIN_CHECK_DB")
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.BoolVar(&cfg.CheckDB, "check-db", checkDB, "check every page of the database file before serving, as is done anyway after an unclean stop, and refuse a corrupt one")
 	delay, err := time.ParseDuration(envOr("TWIMLBIN_SHUTDOWN_DELAY", "0s"))
 	if err != nil || delay < 0 {
 		fmt.Fprintf(stderr, "twimlbin serve: TWIMLBIN_SHUTDOWN_DELAY=%q is not a duration such as 5s\n", getenv("TWIMLBIN_SHUTDOWN_DELAY"))
@@ -216,6 +227,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	srv, err := openServer(cfg, logger, stdout)
+	if errors.Is(err, store.ErrCorrupt) {
+		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
+		return exitCorrupt
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
 		return exitInvalid
@@ -267,6 +282,7 @@ func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, e
 // holds are still served.
 func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
 	opts := store.Options{
+		Check:              cfg.CheckDB,
 		RevisionsKept:      cfg.RevisionsKept,
 		MaxBinsPerAccount:  cfg.MaxBinsPerAccount,
 		MaxBytesPerAccount: cfg.MaxBytesPerAccount,
@@ -285,7 +301,7 @@ func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
 		return nil, err // nothing to serve: the first error says why it could not be made
 	}
 	if roErr != nil {
-		return nil, fmt.Errorf("%w; opening it read-only failed too: %v", err, roErr)
+		return nil, fmt.Errorf("%w; opening it read-only failed too: %w", err, roErr)
 	}
 	logger.Warn("the database cannot be written, so it is open read-only: bins are served, every write answers 503 until it is writable and twimlbin restarts",
 		slog.String("db", cfg.DB), slog.String("error", err.Error()))

@@ -28,6 +28,7 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_MAX_BYTES_PER_ACCOUNT": "1048576",
 		"TWIMLBIN_WEB_ADDR":              ":9001",
 		"TWIMLBIN_WEB_PUBLIC_URL":        "https://twimlbin.example.com",
+		"TWIMLBIN_CHECK_DB":              "true",
 	}
 	getenv := func(k string) string { return env[k] }
 
@@ -44,15 +45,16 @@ func TestParseServeConfig(t *testing.T) {
 			WebAddr: ":9001", WebPublicURL: "https://twimlbin.example.com",
 			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
-			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20}, cfg)
+			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20, CheckDB: true}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error",
-			"--revisions-kept", "1", "--max-bins-per-account", "5"}, getenv, &bytes.Buffer{})
+			"--revisions-kept", "1", "--max-bins-per-account", "5", "--check-db=false"}, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
 		assert.False(t, cfg.OpenSignup)
 		assert.False(t, cfg.ReadOnly)
+		assert.False(t, cfg.CheckDB)
 		assert.Equal(t, 5*time.Second, cfg.ShutdownDelay, "the variable stands when no flag is given")
 		assert.Equal(t, slog.LevelError, cfg.LogLevel)
 		assert.Equal(t, 1, cfg.RevisionsKept, "the least there is")
@@ -93,7 +95,7 @@ func TestParseServeConfig(t *testing.T) {
 		})
 	}
 	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY",
-		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT"} {
+		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT", "TWIMLBIN_CHECK_DB"} {
 		t.Run("bad "+name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(nil, func(k string) string {

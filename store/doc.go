@@ -41,8 +41,11 @@
 // Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized,
 // ErrBadPageToken or ErrReadOnly for what the caller did or may not do;
 // compare with errors.Is. A bin of another account is ErrNotFound,
-// indistinguishable from a missing one. Any other error is the file's or
-// the disk's.
+// indistinguishable from a missing one. ErrCorrupt is a damaged file: Open
+// refuses one (running bbolt's consistency check first when the file was
+// not closed cleanly), and a damaged page met later fails the call that
+// reaches it instead of panicking. Any other error is the file's or the
+// disk's.
 //
 // A DB is safe for concurrent use by multiple goroutines.
 package store

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -493,41 +491,4 @@ func TestTruncateText(t *testing.T) {
 		assert.LessOrEqual(t, len(got), tc.max)
 		assert.True(t, utf8.ValidString(got), "%q", got)
 	}
-}
-
-// Anyone can make a bin log an event (a request without a valid signature
-// does), so what a bin's log holds must not grow with the requests' size.
-func TestEventsAreBoundedInBytes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "twimlbin.db")
-	db := openTestWith(t, path, testOptions)
-	acct, _ := newAccount(t, db)
-	b := newBin(t, db, acct, "noisy")
-	require.NoError(t, db.Flush())
-	before, err := os.Stat(path)
-	require.NoError(t, err)
-
-	huge := strings.Repeat("x", 64<<10)
-	for i := range 150 {
-		db.AddEvent(b.SID, Event{
-			Severity: "error" + huge, Code: fmt.Sprint(i) + huge,
-			Message: "refused for https://bins.example.com/twiml/" + b.SID + "?q=" + huge, Slot: huge,
-		})
-	}
-	require.NoError(t, db.Flush())
-	events, err := db.Events(acct, b.SID, 0)
-	require.NoError(t, err)
-	require.Len(t, events, DefaultEventLimit)
-	for _, e := range events {
-		assert.Len(t, e.Message, MaxEventMessageBytes)
-		assert.True(t, strings.HasPrefix(e.Message, "refused for https://bins.example.com/twiml/"+b.SID+"?q=xxx"), "the start is kept")
-		assert.True(t, strings.HasSuffix(e.Message, "…"), "the cut shows")
-		assert.LessOrEqual(t, len(e.Slot), MaxEventSlotBytes)
-		assert.LessOrEqual(t, len(e.Code), MaxEventCodeBytes)
-		assert.LessOrEqual(t, len(e.Severity), MaxEventSeverityBytes)
-	}
-	after, err := os.Stat(path)
-	require.NoError(t, err)
-	// 100 events of about 1.4 KiB, with bbolt's pages and free list: far
-	// below the 6 MiB that 100 whole 64 KiB messages would take.
-	assert.Less(t, after.Size()-before.Size(), int64(1<<20), "file grew from %d to %d bytes", before.Size(), after.Size())
 }

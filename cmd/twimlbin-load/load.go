@@ -120,14 +120,14 @@ func (lt *loadTest) run(ctx context.Context) error {
 	}
 	lt.accountSID, lt.authToken = acct.sid, acct.token
 	err = lt.againstPeer(ctx, srv)
-	if err == nil {
+	if err == nil && !lt.cfg.peerOnly {
 		err = lt.creates(ctx, srv)
 	}
 	if cerr := lt.closeServe(srv); err == nil {
 		err = cerr
 	}
 	lt.printf("\n")
-	if err != nil {
+	if err != nil || lt.cfg.peerOnly {
 		return err
 	}
 	if err := lt.fill(many, one); err != nil {

@@ -116,6 +116,7 @@ type config struct {
 	bins           int
 	createClients  int
 	createDuration time.Duration
+	peerOnly       bool // part 1 only
 }
 
 // run runs twimlbin-load with args and returns the exit code.
@@ -181,6 +182,7 @@ func parseConfig(args []string, stderr io.Writer) (cfg config, code int, ok bool
 	fs.IntVar(&cfg.bins, "bins", 100_000, "bins stored for part 3")
 	fs.IntVar(&cfg.createClients, "create-clients", 4, "concurrent clients creating bins through the API")
 	fs.DurationVar(&cfg.createDuration, "create-duration", 3*time.Second, "length of the run creating bins")
+	fs.BoolVar(&cfg.peerOnly, "peer-only", false, "run part 1 only, the bin URL against the peer: for measuring a change to the request path quickly")
 	fs.StringVar(&cfg.peerBody, peerFlag, "", "run as the peer only, answering the bytes of this file, until standard input closes")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

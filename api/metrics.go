@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,7 +62,10 @@ type metrics struct {
 	binCacheHits   prometheus.Counter
 	binCacheMisses prometheus.Counter
 	storeTime      [numOps]prometheus.Observer
-	routes         map[string]bool
+	// routes holds the HTTP metrics of each route template, and of
+	// "unmatched"; filled by addRoutes, then only read.
+	routes    map[string]*routeMetrics
+	unmatched *routeMetrics
 }
 
 func newMetrics(db *store.DB) *metrics {
@@ -76,7 +80,7 @@ func newMetrics(db *store.DB) *metrics {
 			Help:    "Time to answer an HTTP request, by route.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
-		routes: map[string]bool{},
+		routes: map[string]*routeMetrics{},
 	}
 	binRequests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "twimlbin_bin_requests_total",
@@ -123,6 +127,7 @@ func newMetrics(db *store.DB) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	m.unmatched = m.newRouteMetrics("unmatched")
 	return m
 }
 
@@ -161,24 +166,62 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReadOnly, prometheus.GaugeValue, readOnly)
 }
 
-// addRoutes records the route templates, so that observeHTTP labels
-// requests that match none as "unmatched" rather than by their raw path.
+// addRoutes records the route templates, so that requests that match none
+// are labelled "unmatched" rather than by their raw path.
 func (m *metrics) addRoutes(routes []*echo.Route) {
 	for _, r := range routes {
-		m.routes[r.Path] = true
+		if m.routes[r.Path] == nil {
+			m.routes[r.Path] = m.newRouteMetrics(r.Path)
+		}
 	}
 }
 
-func (m *metrics) knownRoute(path string) bool { return m.routes[path] }
-
-func (m *metrics) observeHTTP(route, method string, status int, d time.Duration) {
-	switch method {
-	case http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut, http.MethodHead, http.MethodOptions:
-	default:
-		method = "other"
+// route returns the metrics of a route template, those of "unmatched"
+// when path is none.
+func (m *metrics) route(path string) *routeMetrics {
+	if r := m.routes[path]; r != nil {
+		return r
 	}
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+	return m.unmatched
+}
+
+// routeMetrics are one route's series of twimlbin_http_requests_total and
+// twimlbin_http_request_duration_seconds. A request's counter, found by
+// its method and status, is kept once looked up: finding it by its labels
+// hashes them on every request, which the bin URL's path should not pay.
+type routeMetrics struct {
+	name     string
+	vec      *prometheus.CounterVec
+	duration prometheus.Observer
+	requests sync.Map // methodIndex<<16 | status → prometheus.Counter
+}
+
+func (m *metrics) newRouteMetrics(name string) *routeMetrics {
+	return &routeMetrics{name: name, vec: m.httpRequests, duration: m.httpDuration.WithLabelValues(name)}
+}
+
+// methods are the methods the metrics name; any other is "other".
+var methods = [...]string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut, http.MethodHead, http.MethodOptions, "other"}
+
+func methodIndex(method string) uint32 {
+	for i, m := range methods[:len(methods)-1] {
+		if m == method {
+			return uint32(i)
+		}
+	}
+	return uint32(len(methods) - 1)
+}
+
+// observe counts a request and records how long it took.
+func (r *routeMetrics) observe(method string, status int, d time.Duration) {
+	mi := methodIndex(method)
+	key := mi<<16 | uint32(status)&0xffff
+	c, ok := r.requests.Load(key)
+	if !ok {
+		c, _ = r.requests.LoadOrStore(key, r.vec.WithLabelValues(r.name, methods[mi], strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
+	r.duration.Observe(d.Seconds())
 }
 
 func (m *metrics) observeStore(op int, start time.Time) {

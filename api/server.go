@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -64,6 +65,12 @@ type Config struct {
 	// auth token and policy the bin URL keeps in memory; 0 means
 	// DefaultBinCacheSize.
 	BinCacheSize int
+	// AccessLog, when not nil, is given a line per request, in log/slog's
+	// text format: its time, request ID, method, path (not the query,
+	// which holds callers' numbers), route, status, bytes, duration and
+	// client address. Each line is one Write; give it a writer that does
+	// not make the request wait for the disk (internal/logwriter).
+	AccessLog io.Writer
 	// AuthFailures limits the failed authentications (a wrong account SID
 	// or auth token) of each client address, and AuthFailuresPerAccount
 	// those naming each account SID, from any address: once over, every

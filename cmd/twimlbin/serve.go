@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twimlbin/twimlbin/api"
+	"github.com/twimlbin/twimlbin/internal/logwriter"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/web"
@@ -96,6 +97,9 @@ type serveConfig struct {
 	MaxBinsPerAccount  int
 	MaxBytesPerAccount int64
 	CheckDB            bool
+	// AccessLog is where the access log goes, nil for none: not a flag,
+	// runServe sets it when the log level is info or below.
+	AccessLog io.Writer
 }
 
 // parseServeConfig reads the flags, with the environment as defaults.
@@ -225,17 +229,24 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if !ok {
 		return code
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Log lines, the access log's among them, gather in memory and are
+	// written by a goroutine of their own: a request never waits for
+	// stderr. Closing it writes the rest.
+	logOut := logwriter.New(stderr)
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.LogLevel <= slog.LevelInfo {
+		cfg.AccessLog = logOut
+	}
 	srv, err := openServer(cfg, logger, stdout)
-	if errors.Is(err, store.ErrCorrupt) {
+	if err == nil {
+		err = srv.Run(ctx)
+	}
+	logOut.Close()
+	switch {
+	case errors.Is(err, store.ErrCorrupt):
 		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
 		return exitCorrupt
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
-		return exitInvalid
-	}
-	if err := srv.Run(ctx); err != nil {
+	case err != nil:
 		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
 		return exitInvalid
 	}
@@ -310,7 +321,7 @@ func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
 
 func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer) (*server, error) {
 	handlers, err := api.New(api.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, BackupAccounts: cfg.BackupAccounts,
-		TrustedProxies: cfg.TrustedProxies}, db, logger)
+		TrustedProxies: cfg.TrustedProxies, AccessLog: cfg.AccessLog}, db, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -193,11 +193,14 @@ type routeMetrics struct {
 	name     string
 	vec      *prometheus.CounterVec
 	duration prometheus.Observer
-	requests sync.Map // methodIndex<<16 | status → prometheus.Counter
+
+	mu       sync.RWMutex
+	requests map[uint32]prometheus.Counter // by methodIndex<<16 | status
 }
 
 func (m *metrics) newRouteMetrics(name string) *routeMetrics {
-	return &routeMetrics{name: name, vec: m.httpRequests, duration: m.httpDuration.WithLabelValues(name)}
+	return &routeMetrics{name: name, vec: m.httpRequests, duration: m.httpDuration.WithLabelValues(name),
+		requests: map[uint32]prometheus.Counter{}}
 }
 
 // methods are the methods the metrics name; any other is "other".
@@ -216,11 +219,16 @@ func methodIndex(method string) uint32 {
 func (r *routeMetrics) observe(method string, status int, d time.Duration) {
 	mi := methodIndex(method)
 	key := mi<<16 | uint32(status)&0xffff
-	c, ok := r.requests.Load(key)
-	if !ok {
-		c, _ = r.requests.LoadOrStore(key, r.vec.WithLabelValues(r.name, methods[mi], strconv.Itoa(status)))
+	r.mu.RLock()
+	c := r.requests[key]
+	r.mu.RUnlock()
+	if c == nil {
+		c = r.vec.WithLabelValues(r.name, methods[mi], strconv.Itoa(status))
+		r.mu.Lock()
+		r.requests[key] = c
+		r.mu.Unlock()
 	}
-	c.(prometheus.Counter).Inc()
+	c.Inc()
 	r.duration.Observe(d.Seconds())
 }
 

@@ -193,7 +193,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // limitBody refuses bodies over n bytes with 413: at once when the
-// Content-Length says so, else when a handler reads past the limit.
+// Content-Length says so, else when a handler reads past the limit. A body
+// of a known length within the limit cannot be read past its length, so
+// only one of unknown length (chunked) is wrapped.
 func limitBody(n int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -201,7 +203,7 @@ func limitBody(n int64) echo.MiddlewareFunc {
 			if req.ContentLength > n {
 				return &http.MaxBytesError{Limit: n}
 			}
-			if req.Body != nil && req.Body != http.NoBody {
+			if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
 				req.Body = http.MaxBytesReader(c.Response(), req.Body, n)
 			}
 			return next(c)

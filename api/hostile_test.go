@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/internal/namecases"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
@@ -963,27 +964,6 @@ func TestHostileRenderLimitsAtTheBinURL(t *testing.T) {
 	}
 }
 
-// friendlyNameCases are names the API and the web form both refuse, each
-// with what the message names, and names both accept; web/hostile_test.go
-// holds the same lists.
-var (
-	badFriendlyNames = map[string]struct{ name, says string }{
-		"NUL":                 {"a\x00b", "(U+0000) at character 2"},
-		"tab":                 {"a\tb", "(U+0009) at character 2"},
-		"line feed":           {"a\nb", "(U+000A) at character 2"},
-		"carriage return":     {"a\rb", "(U+000D) at character 2"},
-		"CRLF":                {"ab\r\nSet-Cookie: x", "(U+000D) at character 3"},
-		"escape":              {"\x1b[31mred", "(U+001B) at character 1"},
-		"DEL":                 {"a\x7f", "(U+007F) at character 2"},
-		"C1 next line":        {"a\u0085b", "(U+0085) at character 2"},
-		"line separator":      {"a\u2028b", "(U+2028) at character 2"},
-		"paragraph separator": {"a\u2029b", "(U+2029) at character 2"},
-		"not UTF-8":           {"a\xffb", "not UTF-8"},
-		"65 characters":       {strings.Repeat("é", 65), "65 characters long; the limit is 64"},
-	}
-	goodFriendlyNames = []string{"", "Main line", "Café ☎ 日本語 🎉", "<b>&amp;</b> \"quoted\" 'x'", strings.Repeat("é", 64)}
-)
-
 // TestHostileFriendlyNames: a bin's or an account's friendly_name holding
 // a control character, or too long, is a 400 naming the field, on every
 // route that sets it; nothing is saved.
@@ -991,23 +971,23 @@ func TestHostileFriendlyNames(t *testing.T) {
 	e := newEnv(t, Config{OpenSignup: true})
 	u := e.newUser("alice")
 	b := e.createBin(u, helloTemplate, "")
-	for what, tt := range badFriendlyNames {
+	for what, tt := range namecases.Bad {
 		t.Run(what, func(t *testing.T) {
 			e.t = t
 			for _, r := range []req{
-				{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"friendly_name": tt.name, "template": helloTemplate}},
-				{method: "POST", path: "/api/v1/bins", user: &u, form: url.Values{"friendly_name": {tt.name}, "template": {helloTemplate}}},
-				{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": tt.name}},
-				{method: "PATCH", path: "/api/v1/bins/" + b.SID, user: &u, form: url.Values{"friendly_name": {tt.name}}},
-				{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": tt.name}},
-				{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": tt.name}},
+				{method: "POST", path: "/api/v1/bins", user: &u, json: map[string]any{"friendly_name": tt.Name, "template": helloTemplate}},
+				{method: "POST", path: "/api/v1/bins", user: &u, form: url.Values{"friendly_name": {tt.Name}, "template": {helloTemplate}}},
+				{method: "POST", path: "/api/v1/bins/" + b.SID, user: &u, json: map[string]any{"friendly_name": tt.Name}},
+				{method: "PATCH", path: "/api/v1/bins/" + b.SID, user: &u, form: url.Values{"friendly_name": {tt.Name}}},
+				{method: "POST", path: "/api/v1/account", user: &u, json: map[string]any{"friendly_name": tt.Name}},
+				{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": tt.Name}},
 			} {
 				if strings.Contains(what, "UTF-8") && r.json != nil {
 					continue // encoding/json turns invalid UTF-8 into U+FFFD
 				}
 				got := e.fail(r, 400, codeInvalidParameter)
-				if !strings.HasPrefix(got.Message, "friendly_name ") || !strings.Contains(got.Message, tt.says) {
-					t.Errorf("%s %s: message %q, want it to name friendly_name and say %q", r.method, r.path, got.Message, tt.says)
+				if !strings.HasPrefix(got.Message, "friendly_name ") || !strings.Contains(got.Message, tt.Says) {
+					t.Errorf("%s %s: message %q, want it to name friendly_name and say %q", r.method, r.path, got.Message, tt.Says)
 				}
 			}
 		})
@@ -1027,7 +1007,7 @@ func TestHostileFriendlyNames(t *testing.T) {
 		t.Errorf("%d accounts", n)
 	}
 
-	for _, name := range goodFriendlyNames {
+	for _, name := range namecases.Good {
 		t.Run("accepted "+name, func(t *testing.T) {
 			e.t = t
 			var got binResource

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/namecases"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
@@ -456,49 +457,28 @@ func TestHostileSessionRevocation(t *testing.T) {
 	})
 }
 
-// The friendly names the web form and the API both refuse, each with what
-// the page says, and names both accept; api/hostile_test.go holds the
-// same lists.
-var (
-	badFriendlyNames = map[string]struct{ name, says string }{
-		"NUL":                 {"a\x00b", "(U+0000) at character 2"},
-		"tab":                 {"a\tb", "(U+0009) at character 2"},
-		"line feed":           {"a\nb", "(U+000A) at character 2"},
-		"carriage return":     {"a\rb", "(U+000D) at character 2"},
-		"CRLF":                {"ab\r\nSet-Cookie: x", "(U+000D) at character 3"},
-		"escape":              {"\x1b[31mred", "(U+001B) at character 1"},
-		"DEL":                 {"a\x7f", "(U+007F) at character 2"},
-		"C1 next line":        {"a\u0085b", "(U+0085) at character 2"},
-		"line separator":      {"a\u2028b", "(U+2028) at character 2"},
-		"paragraph separator": {"a\u2029b", "(U+2029) at character 2"},
-		"not UTF-8":           {"a\xffb", "not UTF-8"},
-		"65 characters":       {strings.Repeat("é", 65), "65 characters long; the limit is 64"},
-	}
-	goodFriendlyNames = []string{"", "Main line", "Café ☎ 日本語 🎉", "<b>&amp;</b> \"quoted\" 'x'", strings.Repeat("é", 64)}
-)
-
 // TestHostileFriendlyNames: the editor and the sign-up form refuse a
 // friendly name by the store's one rule, the API's, and say why.
 func TestHostileFriendlyNames(t *testing.T) {
 	env := newTestEnv(t, Config{OpenSignup: true})
 	c := env.signedIn()
 	bin := env.createBin(t, "kept", validTemplate)
-	for what, tt := range badFriendlyNames {
+	for what, tt := range namecases.Bad {
 		t.Run(what, func(t *testing.T) {
 			for path, form := range map[string]url.Values{
-				"/bins":            editorForm(tt.name, validTemplate, "lenient", 0),
-				"/bins/" + bin.SID: editorForm(tt.name, validTemplate, "lenient", bin.Revision),
+				"/bins":            editorForm(tt.Name, validTemplate, "lenient", 0),
+				"/bins/" + bin.SID: editorForm(tt.Name, validTemplate, "lenient", bin.Revision),
 			} {
 				res := c.post(path, form)
 				assert.Equal(t, http.StatusUnprocessableEntity, res.code, path)
 				assert.Contains(t, text(res.body), "The name ", path)
-				assert.Contains(t, text(res.body), tt.says, path)
+				assert.Contains(t, text(res.body), tt.Says, path)
 			}
 			anon := env.anonymous()
 			anon.get("/signup")
-			res := anon.post("/signup", url.Values{"friendly_name": {tt.name}})
+			res := anon.post("/signup", url.Values{"friendly_name": {tt.Name}})
 			assert.Equal(t, http.StatusUnprocessableEntity, res.code)
-			assert.Contains(t, text(res.body), tt.says)
+			assert.Contains(t, text(res.body), tt.Says)
 		})
 	}
 	got, err := env.db.Bin(env.acct.SID, bin.SID)
@@ -509,7 +489,7 @@ func TestHostileFriendlyNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 
-	for _, name := range goodFriendlyNames {
+	for _, name := range namecases.Good {
 		t.Run("accepted "+name, func(t *testing.T) {
 			res := c.post("/bins", editorForm(name, validTemplate, "lenient", 0))
 			assert.Equal(t, http.StatusSeeOther, res.code, res.body)
@@ -518,7 +498,7 @@ func TestHostileFriendlyNames(t *testing.T) {
 			assert.Equal(t, http.StatusCreated, anon.post("/signup", url.Values{"friendly_name": {name}}).code)
 		})
 	}
-	assert.Equal(t, 1+len(goodFriendlyNames), countBins(t, env))
+	assert.Equal(t, 1+len(namecases.Good), countBins(t, env))
 }
 
 // TestHostileSignInRateLimits: failed sign-ins are limited per client

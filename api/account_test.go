@@ -96,7 +96,7 @@ func TestSignup(t *testing.T) {
 	e := newEnv(t, Config{OpenSignup: true})
 	var got accountResource
 	rec := e.ok(req{method: "POST", path: "/api/v1/accounts", json: map[string]any{"friendly_name": "carol"}}, http.StatusCreated, &got)
-	if !validSID(got.SID, "AC") || got.AuthToken == "" || got.FriendlyName != "carol" {
+	if !store.IsAccountSID(got.SID) || got.AuthToken == "" || got.FriendlyName != "carol" {
 		t.Fatalf("signup %+v", got)
 	}
 	if rec.Header().Get("Location") != "http://example.com/api/v1/account" {

@@ -264,7 +264,7 @@ func (s *Server) updateBin(c echo.Context) error {
 // deleteBin answers DELETE /api/v1/bins/{sid}.
 func (s *Server) deleteBin(c echo.Context) error {
 	sid := c.Param("sid")
-	if !validSID(sid, "EH") {
+	if !store.IsBinSID(sid) {
 		return errNotFound
 	}
 	ifRev, err := ifMatch(c)
@@ -318,7 +318,7 @@ const maxEvents = 1000
 // listEvents answers GET /api/v1/bins/{sid}/events, newest first.
 func (s *Server) listEvents(c echo.Context) error {
 	sid := c.Param("sid")
-	if !validSID(sid, "EH") {
+	if !store.IsBinSID(sid) {
 		return errNotFound
 	}
 	limit := 0
@@ -348,7 +348,7 @@ func (s *Server) listEvents(c echo.Context) error {
 // readBin reads the bin named by the path for the authenticated account.
 func (s *Server) readBin(c echo.Context) (store.Bin, error) {
 	sid := c.Param("sid")
-	if !validSID(sid, "EH") {
+	if !store.IsBinSID(sid) {
 		return store.Bin{}, errNotFound
 	}
 	start := time.Now()
@@ -444,18 +444,4 @@ func ifMatch(c echo.Context) (int, error) {
 			`If-Match must be the ETag of a bin, such as "3".`)
 	}
 	return rev, nil
-}
-
-// validSID reports whether sid is prefix followed by 32 lowercase hex
-// digits, so that malformed SIDs never reach the store.
-func validSID(sid, prefix string) bool {
-	if len(sid) != 34 || sid[:2] != prefix {
-		return false
-	}
-	for i := 2; i < len(sid); i++ {
-		if b := sid[i]; (b < '0' || b > '9') && (b < 'a' || b > 'f') {
-			return false
-		}
-	}
-	return true
 }

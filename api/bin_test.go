@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/twimlbin/twimlbin/store"
 )
 
 const warnTemplate = `<Response><Say>Hi</Say><Play loop="abc">http://x/y.mp3</Play></Response>`
@@ -20,7 +22,7 @@ func TestCreateBin(t *testing.T) {
 		"friendly_name": "greeting", "template": helloTemplate,
 	}}, http.StatusCreated, &b)
 
-	if !validSID(b.SID, "EH") {
+	if !store.IsBinSID(b.SID) {
 		t.Errorf("sid %q", b.SID)
 	}
 	if got, want := rec.Header().Get("Location"), "https://bins.example.com/api/v1/bins/"+b.SID; got != want {

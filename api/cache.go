@@ -94,7 +94,7 @@ type sidKey [16]byte
 // lowercase hex digits).
 func toSIDKey(sid string) (sidKey, bool) {
 	var k sidKey
-	if len(sid) != 2+2*len(k) || sid[:2] != "EH" {
+	if len(sid) != 2+2*len(k) || sid[:2] != store.BinSIDPrefix {
 		return k, false
 	}
 	for i := range k {

@@ -2,12 +2,12 @@ package api
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // limits are the server's rate limits; see Config.AuthFailures.
@@ -24,7 +24,7 @@ func (s *Server) clientKey(c echo.Context) string {
 // before their next authentication, 0 for none. A SID that cannot be an
 // account's is not counted per account: it cannot sign in to one.
 func (s *Server) authWait(client, sid string) time.Duration {
-	if !validSID(sid, "AC") {
+	if !store.IsAccountSID(sid) {
 		sid = ""
 	}
 	return max(s.limits.failuresByAddr.Wait(client), s.limits.failuresByAccount.Wait(sid))
@@ -33,21 +33,16 @@ func (s *Server) authWait(client, sid string) time.Duration {
 // authFailed counts a failed authentication of the client and the SID.
 func (s *Server) authFailed(client, sid string) {
 	s.limits.failuresByAddr.Add(client)
-	if validSID(sid, "AC") {
+	if store.IsAccountSID(sid) {
 		s.limits.failuresByAccount.Add(sid)
 	}
 }
 
 // errRateLimited is the 429 of a limit, saying what and when to retry.
 func errRateLimited(what string, wait time.Duration) *Error {
-	secs := retryAfterSeconds(wait)
+	secs := ratelimit.Seconds(wait)
 	e := newError(http.StatusTooManyRequests, codeRateLimited,
 		fmt.Sprintf("%s Nothing was checked or changed. Try again in %d seconds.", what, secs))
 	e.retryAfter = secs
 	return e
-}
-
-// retryAfterSeconds rounds a wait up to whole seconds, at least 1.
-func retryAfterSeconds(wait time.Duration) int {
-	return max(int(math.Ceil(wait.Seconds())), 1)
 }

@@ -46,7 +46,7 @@ func newRevisionResource(sid string, r store.Revision, withTemplate bool) revisi
 // listRevisions answers GET /api/v1/bins/{sid}/revisions, newest first.
 func (s *Server) listRevisions(c echo.Context) error {
 	sid := c.Param("sid")
-	if !validSID(sid, "EH") {
+	if !store.IsBinSID(sid) {
 		return errNotFound
 	}
 	start := time.Now()
@@ -119,7 +119,7 @@ func (s *Server) restoreRevision(c echo.Context) error {
 func revisionPath(c echo.Context) (string, int, bool) {
 	sid := c.Param("sid")
 	rev, err := strconv.Atoi(c.Param("rev"))
-	if !validSID(sid, "EH") || err != nil || rev < 1 {
+	if !store.IsBinSID(sid) || err != nil || rev < 1 {
 		return "", 0, false
 	}
 	return sid, rev, true

@@ -59,7 +59,7 @@ func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 		accounts := tx.Bucket(bucketAccounts)
 		t := now()
 		rec = accountRecord{
-			SID:             newSID(accounts, "AC"),
+			SID:             newSID(accounts, AccountSIDPrefix),
 			FriendlyName:    friendlyName,
 			AuthTokenSHA256: hashToken(token),
 			DateCreated:     t,
@@ -252,6 +252,32 @@ func randomHex() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand since Go 1.24)
 	return hex.EncodeToString(b[:])
+}
+
+// SID prefixes: an account's, a bin's.
+const (
+	AccountSIDPrefix = "AC"
+	BinSIDPrefix     = "EH"
+)
+
+// IsAccountSID reports whether s has the form of an account SID: "AC" and
+// 32 lowercase hex digits, as the store makes them.
+func IsAccountSID(s string) bool { return isSID(s, AccountSIDPrefix) }
+
+// IsBinSID reports whether s has the form of a bin SID: "EH" and 32
+// lowercase hex digits.
+func IsBinSID(s string) bool { return isSID(s, BinSIDPrefix) }
+
+func isSID(s, prefix string) bool {
+	if len(s) != sidLen || s[:2] != prefix {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if b := s[i]; (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // newSID returns prefix and 32 random hex digits, a key not yet in b.

@@ -408,7 +408,7 @@ func createBin(tx *bbolt.Tx, accounts *recordCache[accountRecord], opts Options,
 		return binRecord{}, err
 	}
 	rec := binRecord{binHeader: binHeader{
-		SID:          newSID(bins, "EH"),
+		SID:          newSID(bins, BinSIDPrefix),
 		AccountSID:   accountSID,
 		Seq:          seq,
 		FriendlyName: in.FriendlyName,

@@ -2,11 +2,11 @@ package web
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"time"
 
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // limits are the form's rate limits; see Config.SignInFailures.
@@ -22,7 +22,7 @@ func (h *Handler) clientKey(r *http.Request) string {
 // limitKey is the per-account key of a SID typed in the sign-in form:
 // "" for one that cannot be an account's, which cannot sign in to one.
 func limitKey(sid string) string {
-	if len(sid) != 34 || sid[:2] != "AC" {
+	if !store.IsAccountSID(sid) {
 		return ""
 	}
 	return sid
@@ -30,7 +30,7 @@ func limitKey(sid string) string {
 
 // errRateLimited is the 429 page of a limit, saying when to try again.
 func errRateLimited(what string, wait time.Duration) *pageError {
-	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	secs := ratelimit.Seconds(wait)
 	return &pageError{status: http.StatusTooManyRequests, title: "Too many attempts", retryAfter: secs,
 		message: fmt.Sprintf("%s Nothing was checked or changed. Try again in %d seconds.", what, secs)}
 }

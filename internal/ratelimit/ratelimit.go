@@ -97,6 +97,12 @@ func New(r, def Rate, maxKeys int, now func() time.Time) *Limiter {
 	}
 }
 
+// Seconds is a wait as a Retry-After header gives it: whole seconds,
+// rounded up, at least 1.
+func Seconds(wait time.Duration) int {
+	return max(int((wait+time.Second-1)/time.Second), 1)
+}
+
 // Wait returns how long key must wait before its next event is allowed, 0
 // when it is allowed now. It records nothing: call Add for the event.
 func (l *Limiter) Wait(key string) time.Duration {

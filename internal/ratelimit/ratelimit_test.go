@@ -105,3 +105,13 @@ func TestClientKey(t *testing.T) {
 	_, err = ParsePrefixes("proxy.example.com")
 	assert.Error(t, err)
 }
+
+func TestSeconds(t *testing.T) {
+	for wait, want := range map[time.Duration]int{
+		-time.Second: 1, 0: 1, 1: 1, time.Second: 1, time.Second + 1: 2, 5999 * time.Millisecond: 6, time.Hour: 3600,
+	} {
+		if got := Seconds(wait); got != want {
+			t.Errorf("Seconds(%s) = %d, want %d", wait, got, want)
+		}
+	}
+}

@@ -15,12 +15,6 @@ import (
 	"github.com/twimlbin/twimlbin/store"
 )
 
-// Page sizes of GET /api/v1/bins.
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-)
-
 // maxListBytes bounds a page of GET /api/v1/bins in bytes: a page with
 // templates ends early rather than pass it, always with at least one bin.
 const maxListBytes = 1 << 20
@@ -127,11 +121,11 @@ func tooLargeDiagnostic(n int) engine.Diagnostic {
 // its template and warnings, and a page ends early rather than pass
 // maxListBytes.
 func (s *Server) listBins(c echo.Context) error {
-	size := defaultPageSize
+	size := store.DefaultPageSize
 	if v := c.QueryParam("page_size"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			return errInvalidParameter(fmt.Sprintf("page_size must be a number from 1 to %d.", maxPageSize))
+		if err != nil || n < 1 || n > store.MaxPageSize {
+			return errInvalidParameter(fmt.Sprintf("page_size must be a number from 1 to %d.", store.MaxPageSize))
 		}
 		size = n
 	}

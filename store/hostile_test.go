@@ -831,3 +831,32 @@ func TestHostileOtherAccountsBinIsNotDecoded(t *testing.T) {
 	unknown, other := allocated(unknownBin), allocated(big.SID)
 	assert.Less(t, other, unknown+4<<10, "bytes allocated per lookup: other account's 64 KiB bin %d, unknown SID %d", other, unknown)
 }
+
+// TestHostileBugIsNotCorruption: a panic in the store's own code inside a
+// transaction is a bug, and goes on as a panic; told it was damage, an
+// operator would restore a backup and lose what was saved since.
+func TestHostileBugIsNotCorruption(t *testing.T) {
+	db := openTest(t)
+	acct, _ := newAccount(t, db)
+	assert.PanicsWithValue(t, "a bug", func() {
+		_ = db.view(func(*bbolt.Tx) error { panic("a bug") })
+	}, "in a read")
+	assert.PanicsWithValue(t, "a bug", func() {
+		_ = db.update(func(*bbolt.Tx) error { panic("a bug") })
+	}, "in a write")
+	assert.Panics(t, func() {
+		_ = db.view(func(*bbolt.Tx) error {
+			revs := []int{1}
+			_ = revs[len(revs)] // out of range: a runtime error, not a fault
+			return nil
+		})
+	})
+	assert.Panics(t, func() {
+		_ = db.view(func(*bbolt.Tx) error {
+			var rec *binRecord
+			_ = rec.SID // a nil pointer: a fault, but in the first page, never the file's
+			return nil
+		})
+	})
+	newBin(t, db, acct, "still writable")
+}

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -352,9 +354,46 @@ func corrupt(path string, problem error) error {
 //
 //	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 //	defer recoverCorrupt(path, &err)
+//
+// A panic that began elsewhere, in the store's own code, is a bug, not
+// damage: it goes on, rather than tell the operator to restore a backup
+// and lose what was saved since.
 func recoverCorrupt(path string, err *error) {
-	if r := recover(); r != nil {
-		*err = corrupt(path, fmt.Errorf("reading it failed: %v", r))
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !panicFromFile(r) {
+		panic(r)
+	}
+	*err = corrupt(path, fmt.Errorf("reading it failed: %v", r))
+}
+
+// panicFromFile reports whether the panic being recovered, r, began in
+// bbolt or as a fault reading mapped memory beyond the first page (which
+// panics only where SetPanicOnFault is on): where damage in the file
+// shows. Called from a deferred function, it reads the panicking
+// goroutine's stack: the first frame outside the runtime below its first
+// panic is where that panic began (a panic re-raised by a deferred
+// function, as update's, is followed down to the first).
+func panicFromFile(r any) bool {
+	if fault, ok := r.(interface{ Addr() uintptr }); ok && fault.Addr() >= 4096 {
+		return true
+	}
+	pcs := make([]uintptr, 128)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	origin, inPanic := "", false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			origin, inPanic = "", true
+		case inPanic && origin == "" && !strings.HasPrefix(f.Function, "runtime."):
+			origin = f.Function
+		}
+		if !more {
+			return strings.HasPrefix(origin, "go.etcd.io/bbolt")
+		}
 	}
 }
 

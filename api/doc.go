@@ -28,8 +28,13 @@
 //     and the token again, so an update or a delete made through the store
 //     by any caller (this API, the web form) is visible to the very next
 //     request. Compiled templates are shared by bins with the same text and
-//     bounded (Config.CacheSize); the bins kept are bounded too
-//     (Config.BinCacheSize); a full table drops an entry at random.
+//     bounded in number and in bytes (Config.CacheSize, Config.CacheBytes),
+//     the least recently used dropped first; the bins kept are bounded too
+//     (Config.BinCacheSize), a full table dropping an entry at random.
+//   - The access log (Config.AccessLog) is a line per request in
+//     log/slog's text format, written by hand (accesslog.go): slog's
+//     handler takes several times as long. Give it a writer that never
+//     makes the request wait, as twimlbin serve does (internal/logwriter).
 //   - A render that fails under the strict policy answers 500, so that Twilio
 //     uses the number's fallback URL; the body says only that the bin could
 //     not be rendered. Under the lenient policy the repaired TwiML answers 200.

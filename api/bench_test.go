@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -8,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
@@ -233,4 +237,31 @@ func TestBareEchoAnswersAsTheBinURL(t *testing.T) {
 	if got.Header().Get(echo.HeaderXRequestID) != "" {
 		t.Errorf("bare echo sends a request ID")
 	}
+}
+
+// BenchmarkAccessLog: the access line written by hand, as the server
+// writes it, against log/slog's TextHandler writing the same record.
+func BenchmarkAccessLog(b *testing.B) {
+	line := accessLine{at: time.Now(), requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", method: "POST",
+		path: "/twiml/EH0123456789abcdef0123456789abcdef", route: "/twiml/:sid", status: 200, bytes: 380,
+		duration: 1234567 * time.Nanosecond, remoteIP: "127.0.0.1"}
+	b.Run("by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 256)
+		for b.Loop() {
+			buf = line.appendTo(buf[:0])
+			_, _ = io.Discard.Write(buf)
+		}
+	})
+	b.Run("slog", func(b *testing.B) {
+		b.ReportAllocs()
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		ctx := context.Background()
+		for b.Loop() {
+			logger.LogAttrs(ctx, slog.LevelInfo, "request",
+				slog.String("request_id", line.requestID), slog.String("method", line.method), slog.String("path", line.path),
+				slog.String("route", line.route), slog.Int("status", line.status), slog.Int64("bytes", line.bytes),
+				slog.Duration("duration", line.duration), slog.String("remote_ip", line.remoteIP))
+		}
+	})
 }

@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // Values that land inside a URL or a SIP URI are percent-encoded, so that a
 // request value stays one query value, one path segment or one SIP user: it
 // can add no query parameter to an action URL and no header to a SIP URI.
@@ -20,20 +22,24 @@ const (
 	encSIPStart          // may start a SIP URI: as it is when nothing precedes it in the slot, else encSIPUser
 )
 
-// after returns the encoding of a value with other output (preceded) or
-// nothing before it in its slot: only a value written first starts the URL.
-// A value that follows a value ends where the first one ends, which may be
-// anywhere up to the query, so it is encoded as a continuation of it.
-func (e encoding) after(preceded bool) encoding {
-	switch {
-	case e == encURLStart && preceded:
-		return encQuery
-	case e == encSIPStart && preceded:
-		return encSIPUser
-	case e == encURLStart || e == encSIPStart:
-		return encNone
+// after returns the encoding of a value written after slot, what its slot
+// holds so far: only a value with nothing but whitespace before it starts
+// the URL. A value that follows a value ends where the first one ends,
+// which may be anywhere up to the query, so it is encoded as a
+// continuation of it.
+func (e encoding) after(slot []byte) encoding {
+	if e != encURLStart && e != encSIPStart {
+		return e
 	}
-	return e
+	for _, c := range slot {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			if e == encURLStart {
+				return encQuery
+			}
+			return encSIPUser
+		}
+	}
+	return encNone
 }
 
 // markState is what precedes the next part of a URL or SIP URI slot, in
@@ -64,8 +70,8 @@ func markParts(parts []*part, sip bool, st *markState) {
 	for _, p := range parts {
 		switch p.kind {
 		case partText:
-			if p.text != "" {
-				st.started = true
+			if strings.Trim(p.text, " \t\r\n") != "" {
+				st.started = true // whitespace around a URL is not part of it
 			}
 			for i := 0; i < len(p.text); i++ {
 				if p.text[i] == '?' {

@@ -320,7 +320,11 @@ func (r *renderer) parts(ps []*part) {
 				if i > 0 {
 					r.scratch = append(r.scratch, ',')
 				}
-				if enc := p.encode.after(len(r.scratch) > 0); enc != encNone {
+				enc := p.encode
+				if enc >= encURLStart { // may start a URL: decided by what precedes it
+					enc = enc.after(r.scratch)
+				}
+				if enc != encNone {
 					r.scratch = appendEncoded(r.scratch, v, enc)
 				} else {
 					r.scratch = appendSanitized(r.scratch, v)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -36,6 +37,9 @@ func runAccount(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 	db, err := store.Open(*dbPath, store.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "twimlbin account create: %v\n", err)
+		if errors.Is(err, store.ErrCorrupt) {
+			return exitCorrupt
+		}
 		return exitUsage
 	}
 	acct, token, err := db.CreateAccount(*name)

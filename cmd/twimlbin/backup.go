@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,6 +57,9 @@ func runBackup(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "twimlbin backup: %v\n", err)
+		if errors.Is(err, store.ErrCorrupt) {
+			return exitCorrupt
+		}
 		return exitInvalid
 	}
 	fmt.Fprintf(stdout, "wrote %d bytes to %s\n", n, *outPath)

@@ -120,3 +120,18 @@ func TestServeRefusesCorruptDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandsRefuseCorruptDatabase: the commands that open a database
+// file themselves refuse a corrupt one as serve does, with exit code 3.
+func TestCommandsRefuseCorruptDatabase(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "twimlbin.db")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	for _, args := range [][]string{
+		{"account", "create", "--db", empty},
+		{"backup", "--db", empty, "--out", filepath.Join(t.TempDir(), "backup.db")},
+	} {
+		got := runCommand(t, "", args...)
+		assert.Equal(t, exitCorrupt, got.code, "%v: stderr:\n%s", args, got.stderr)
+		assert.Contains(t, got.stderr, "corrupt database file "+empty, "%v", args)
+	}
+}

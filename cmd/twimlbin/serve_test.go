@@ -143,13 +143,7 @@ func TestServeWebOnItsOwnAddress(t *testing.T) {
 	var out bytes.Buffer
 	srv, err := newServer(serveConfig{Addr: "127.0.0.1:0", WebAddr: "127.0.0.1:0", DB: "test"}, db, slog.New(slog.DiscardHandler), &out)
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		assert.NoError(t, <-served)
-	})
+	runUntilCleanup(t, srv)
 	require.NotEqual(t, srv.url, srv.webURL)
 	assert.Contains(t, out.String(), "twimlbin is serving at "+srv.url+" (web form at "+srv.webURL+"; ")
 	assert.Contains(t, out.String(), "sign in to the web form at "+srv.webURL+"/")
@@ -185,4 +179,17 @@ func TestServeWebOnItsOwnAddress(t *testing.T) {
 		assert.Equal(t, tt.status, status, tt.url)
 		assert.True(t, strings.HasPrefix(ctype, tt.ctype), "%s: Content-Type %q", tt.url, ctype)
 	}
+}
+
+// runUntilCleanup runs srv until the test ends, then checks that it shut
+// down cleanly.
+func runUntilCleanup(t *testing.T, srv *server) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, <-served)
+	})
 }

@@ -34,6 +34,21 @@ var updateScreenshots = flag.Bool("screenshots", false, "rewrite the screenshots
 // shows.
 var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
 
+// chromeOrSkip returns the Chromium or Chrome to drive, or skips the test
+// when there is none or the run is short.
+func chromeOrSkip(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	chrome := findChrome()
+	if chrome == "" {
+		t.Skip("no Chromium found (looked for $CHROME_PATH, chromium, chromium-browser, google-chrome): " +
+			"install it with `apt-get install chromium` to run the browser test; .ci/run does")
+	}
+	return chrome
+}
+
 // findChrome returns the Chromium or Chrome to drive: $CHROME_PATH, else the
 // first of the usual names on PATH, else "".
 func findChrome() string {
@@ -54,14 +69,7 @@ func findChrome() string {
 // fix it, preview it with parameters, save it, fetch its URL, and restore
 // the first revision.
 func TestWebFormInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
-	chrome := findChrome()
-	if chrome == "" {
-		t.Skip("no Chromium found (looked for $CHROME_PATH, chromium, chromium-browser, google-chrome): " +
-			"install it with `apt-get install chromium` to run the browser test; .ci/run does")
-	}
+	chrome := chromeOrSkip(t)
 
 	// The server, in process, on a free port.
 	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{})
@@ -70,13 +78,7 @@ func TestWebFormInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	srv, err := newServer(serveConfig{Addr: "127.0.0.1:0", DB: "test"}, db, slog.New(slog.DiscardHandler), io.Discard)
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		assert.NoError(t, <-served)
-	})
+	runUntilCleanup(t, srv)
 	base := srv.url
 
 	// The browser.
@@ -247,14 +249,7 @@ func fetchIdentity(t *testing.T, binURL string) string {
 // listener of the test first. With the web form on the same
 // address as the bins, and on an address of its own, none of it happens.
 func TestBinURLInertInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
-	chrome := findChrome()
-	if chrome == "" {
-		t.Skip("no Chromium found (looked for $CHROME_PATH, chromium, chromium-browser, google-chrome): " +
-			"install it with `apt-get install chromium` to run the browser test; .ci/run does")
-	}
+	chrome := chromeOrSkip(t)
 	var markers atomic.Int64
 	marker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		markers.Add(1)
@@ -295,13 +290,7 @@ func TestBinURLInertInBrowser(t *testing.T) {
 			require.NoError(t, err)
 			srv, err := newServer(serveConfig{Addr: "127.0.0.1:0", WebAddr: tt.webAddr, DB: "test"}, db, slog.New(slog.DiscardHandler), io.Discard)
 			require.NoError(t, err)
-			runCtx, stop := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- srv.Run(runCtx) }()
-			t.Cleanup(func() {
-				stop()
-				assert.NoError(t, <-served)
-			})
+			runUntilCleanup(t, srv)
 
 			b := newBrowser(t, chrome)
 			// The victim signs in to the web form.

@@ -137,7 +137,7 @@ func fromHex(c byte) (byte, bool) {
 // deleted bin is a 404 at once. A full bin table drops an entry chosen at
 // random, which needs no bookkeeping on the read path.
 type templateCache struct {
-	db      *store.DB
+	db      store.Store
 	metrics *metrics
 
 	mu          sync.Mutex
@@ -150,7 +150,7 @@ type templateCache struct {
 	bins *binTable
 }
 
-func newTemplateCache(db *store.DB, maxPrograms int, maxBytes int64, maxBins int, m *metrics) *templateCache {
+func newTemplateCache(db store.Store, maxPrograms int, maxBytes int64, maxBins int, m *metrics) *templateCache {
 	return &templateCache{
 		db: db, metrics: m,
 		programs: map[string]*program{}, maxPrograms: maxPrograms, maxBytes: maxBytes,

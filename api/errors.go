@@ -43,10 +43,11 @@ const (
 
 	codeRenderFailed = 10401 // 500: the bin URL could not render under the strict policy
 
-	codeInternal = 10500 // 500
-	codeDiskFull = 10507 // 507: the database's disk is full; nothing was saved
-	codeReadOnly = 10508 // 503: the database cannot be written; nothing was saved
-	codeNotReady = 10503 // 503: /readyz while the store is unreachable or the server drains
+	codeInternal    = 10500 // 500
+	codeDiskFull    = 10507 // 507: the database's disk is full; nothing was saved
+	codeReadOnly    = 10508 // 503: the database cannot be written; nothing was saved
+	codeUnavailable = 10509 // 503: the store (an etcd cluster) cannot be reached; nothing was saved
+	codeNotReady    = 10503 // 503: /readyz while the store is unreachable or the server drains
 )
 
 // Error is what the API answers when a request fails, as JSON. It is also
@@ -64,7 +65,7 @@ type Error struct {
 	Diagnostics engine.Diagnostics `json:"diagnostics,omitempty"`
 
 	cause      error // logged for 5xx, never shown
-	retryAfter int   // seconds, the Retry-After of a 429
+	retryAfter int   // seconds, the Retry-After of a 429 or 503
 }
 
 // Error returns the message, followed by the internal cause if any.
@@ -206,7 +207,13 @@ func (s *Server) toError(err error) *Error {
 			"The server's database is on a read-only file system; nothing was saved. Bins are still served; retry once it is writable.")
 		e.cause = err
 		return e
-	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, store.ErrUnavailable):
+		e := newError(http.StatusServiceUnavailable, codeUnavailable,
+			"The server cannot reach its database cluster, so nothing was saved; bins are still served. Retry in a few seconds.")
+		e.cause = err
+		e.retryAfter = 5
+		return e
+	case errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		e := newError(http.StatusInsufficientStorage, codeDiskFull,
 			"The server's disk is full; nothing was saved. Bins are still served; retry once space is freed.")
 		e.cause = err

@@ -68,7 +68,7 @@ type metrics struct {
 	unmatched *routeMetrics
 }
 
-func newMetrics(db *store.DB) *metrics {
+func newMetrics(db store.Store) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -132,7 +132,7 @@ func newMetrics(db *store.DB) *metrics {
 }
 
 // storeCollector reports the store's figures at each scrape.
-type storeCollector struct{ db *store.DB }
+type storeCollector struct{ db store.Store }
 
 var (
 	descAccounts    = prometheus.NewDesc("twimlbin_accounts", "Accounts in the database.", nil, nil)

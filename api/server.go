@@ -94,7 +94,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	base     string // cfg.PublicURL without its trailing slash
-	db       *store.DB
+	db       store.Store
 	logger   *slog.Logger
 	echo     *echo.Echo
 	handler  http.Handler // serveHTTP
@@ -108,7 +108,7 @@ type Server struct {
 
 // New makes a server over db. It returns an error when cfg.PublicURL is not
 // an absolute http or https URL.
-func New(cfg Config, db *store.DB, logger *slog.Logger) (*Server, error) {
+func New(cfg Config, db store.Store, logger *slog.Logger) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}

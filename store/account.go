@@ -73,7 +73,7 @@ func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 	if err != nil {
 		return Account{}, "", fmt.Errorf("store: create account: %w", err)
 	}
-	db.gens.bump(rec.SID)
+	db.gens.Bump(rec.SID)
 	return rec.account(), token, nil
 }
 
@@ -204,7 +204,7 @@ func (db *DB) EndSessions(sid string) (Account, error) {
 // and saves it.
 func (db *DB) updateAccount(sid string, change func(*accountRecord)) (Account, error) {
 	var rec accountRecord
-	defer db.gens.bump(sid)
+	defer db.gens.Bump(sid)
 	err := db.update(func(tx *bbolt.Tx) error {
 		var err error
 		if rec, err = findAccount(tx, db.accounts, sid); err != nil {

@@ -108,7 +108,7 @@ func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
 		return Bin{}, wrap("create bin", err)
 	}
 	db.usage.assign(rec.SID, slot)
-	db.gens.bump(rec.SID)
+	db.gens.Bump(rec.SID)
 	return rec.bin(usageRecord{}), nil
 }
 
@@ -265,7 +265,7 @@ func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin,
 // was.
 func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx, binRecord) (BinInput, error)) (Bin, error) {
 	var b Bin
-	defer db.gens.bump(sid)
+	defer db.gens.Bump(sid)
 	err := db.update(func(tx *bbolt.Tx) error {
 		rec, err := findBin(tx, accountSID, sid)
 		if err != nil {
@@ -312,7 +312,7 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 // events, flushed or not. ifRevision is as for UpdateBin. ErrNotFound when
 // there is no such bin or it belongs to another account.
 func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
-	defer db.gens.bump(sid)
+	defer db.gens.Bump(sid)
 	db.usageMu.Lock()
 	defer db.usageMu.Unlock()
 	err := db.update(func(tx *bbolt.Tx) error {

@@ -88,13 +88,15 @@ type usageSlot struct {
 	tag uint32
 }
 
-// Counter counts the requests of one bin (DB.Count) without looking the
+// Counter counts the requests of one bin (Store.Count) without looking the
 // bin up by SID each time: a caller serving a bin many times gets its
-// Counter once (DB.Counter) and keeps it. It holds no pointers. The zero
-// Counter, and the Counter of a bin deleted since, count nothing.
+// Counter once (Store.Counter) and keeps it. It holds no pointers. The zero
+// Counter, and the Counter of a bin deleted since, count nothing. Its
+// fields mean something only to the Store that made it: the slot of the
+// bin's counters and a tag that changes whenever the slot changes hands.
 type Counter struct {
-	slot uint32
-	tag  uint32
+	Slot uint32
+	Tag  uint32
 }
 
 func newUsageTable() *usageTable {
@@ -132,19 +134,19 @@ func (t *usageTable) counter(sid string) Counter {
 	b, s := t.slot(n)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return Counter{slot: n, tag: s.tag}
+	return Counter{Slot: n, Tag: s.tag}
 }
 
 // count counts a request at Unix nanoseconds at, unless c's slot has
 // changed hands since c was made.
 func (t *usageTable) count(c Counter, at int64) {
-	if c.tag == 0 {
+	if c.Tag == 0 {
 		return
 	}
-	b, s := t.slot(c.slot)
+	b, s := t.slot(c.Slot)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if s.tag != c.tag {
+	if s.tag != c.Tag {
 		return
 	}
 	s.requests.Add(1)

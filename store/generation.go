@@ -22,7 +22,7 @@ import (
 // It costs a hash of the SID and an atomic load. The numbers start again
 // from zero when the database is opened: compare them only within one DB.
 func (db *DB) Generation(sid string) uint64 {
-	return db.gens.counter(sid).Load()
+	return db.gens.Load(sid)
 }
 
 // generationStripes is how many counters the records share. A write makes
@@ -30,25 +30,32 @@ func (db *DB) Generation(sid string) uint64 {
 // to one of 100,000 bins costs about a dozen others one read each.
 const generationStripes = 1 << 13
 
-// generations are the counters behind Generation: a fixed array, so they
-// take the same memory (64 KiB) however many records exist or were ever
-// deleted, and the read path takes no lock.
-type generations struct {
+// Generations are the counters behind Generation, for every backend: a
+// fixed array, so they take the same memory (64 KiB) however many records
+// exist or were ever deleted, and the read path takes no lock.
+type Generations struct {
 	seed     maphash.Seed
 	counters [generationStripes]atomic.Uint64
 }
 
-func newGenerations() *generations {
-	return &generations{seed: maphash.MakeSeed()}
+// NewGenerations returns counters that all start at zero.
+func NewGenerations() *Generations {
+	return &Generations{seed: maphash.MakeSeed()}
 }
 
-func (g *generations) counter(sid string) *atomic.Uint64 {
+func (g *Generations) counter(sid string) *atomic.Uint64 {
 	return &g.counters[maphash.String(g.seed, sid)%generationStripes]
 }
 
-// bump records a write of the record sid. Writers call it once the write
-// transaction has returned, committed or not: a bump too many costs a
-// reader one read, a missing one would serve a stale record.
-func (g *generations) bump(sid string) {
+// Load returns the generation of the record sid.
+func (g *Generations) Load(sid string) uint64 {
+	return g.counter(sid).Load()
+}
+
+// Bump records a write of the record sid. Writers call it once the write
+// has returned, committed or not, and before telling their caller: a bump
+// too many costs a reader one read, a missing one would serve a stale
+// record.
+func (g *Generations) Bump(sid string) {
 	g.counter(sid).Add(1)
 }

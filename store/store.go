@@ -111,7 +111,7 @@ type DB struct {
 	accounts *recordCache[accountRecord]
 
 	// Write generations of bins and accounts; see generation.go.
-	gens *generations
+	gens *Generations
 
 	sessionKey []byte // nil when a read-only file has none
 
@@ -189,7 +189,7 @@ func Open(path string, opts Options) (*DB, error) {
 		bolt:        bdb,
 		opts:        opts,
 		accounts:    newRecordCache[accountRecord](cacheBudget),
-		gens:        newGenerations(),
+		gens:        NewGenerations(),
 		sessionKey:  sessionKey,
 		usage:       usage,
 		stop:        make(chan struct{}),

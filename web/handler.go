@@ -150,7 +150,10 @@ func storageError(err error) *pageError {
 	case errors.Is(err, syscall.EROFS):
 		return &pageError{status: http.StatusServiceUnavailable, title: "Nothing can be saved",
 			message: "This server's database is on a read-only file system, so nothing was saved; bins are still served. Try again once the operator has made it writable.", cause: err}
-	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, store.ErrUnavailable):
+		return &pageError{status: http.StatusServiceUnavailable, title: "Nothing can be saved",
+			message: "This server cannot reach its database cluster, so nothing was saved; bins are still served. Try again in a few seconds.", cause: err}
+	case errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return &pageError{status: http.StatusInsufficientStorage, title: "Nothing can be saved",
 			message: "This server's disk is full, so nothing was saved; bins are still served. Try again once the operator has freed space.", cause: err}
 	}

@@ -74,7 +74,7 @@ type Handler struct {
 	cfg      Config
 	base     string // cfg.PublicURL without its trailing slash
 	binBase  string // cfg.BinBaseURL without its trailing slash
-	db       *store.DB
+	db       store.Store
 	logger   *slog.Logger
 	sessions sessions
 	limits   limits
@@ -89,7 +89,7 @@ type Handler struct {
 // New makes the web form's handler over db. It returns an error when
 // cfg.PublicURL or cfg.BinBaseURL is not an absolute http or https URL or
 // cfg.SessionKey is too short.
-func New(cfg Config, db *store.DB, logger *slog.Logger) (*Handler, error) {
+func New(cfg Config, db store.Store, logger *slog.Logger) (*Handler, error) {
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = DefaultSessionLifetime
 	}

@@ -1,0 +1,266 @@
+// Package etcdtest starts real etcd servers for tests: a cluster of one or
+// more members on loopback, on free ports, with data in a temporary
+// directory, stopped when the test ends. It runs the etcd binary found on
+// PATH (Debian's etcd-server package puts it there) or named by
+// $TWIMLBIN_ETCD; the members die with the test process.
+//
+// Tests that only need some etcd share one member per test binary
+// (Shared), each under a key prefix of its own (Prefix); tests that kill
+// and restart members start a cluster of their own (Start).
+package etcdtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a cluster may take to become healthy.
+const startTimeout = 30 * time.Second
+
+// Binary returns the path of the etcd server binary: $TWIMLBIN_ETCD, or
+// etcd on PATH.
+func Binary() (string, error) {
+	if p := os.Getenv("TWIMLBIN_ETCD"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("etcd")
+	if err != nil {
+		return "", errors.New("no etcd server binary: install Debian's etcd-server package (apt-get install etcd-server), or set TWIMLBIN_ETCD to the path of an etcd binary")
+	}
+	return p, nil
+}
+
+// Cluster is a set of etcd members started for tests.
+type Cluster struct {
+	// Endpoints are the members' client URLs, in member order.
+	Endpoints []string
+	members   []*member
+	dir       string
+	logs      *os.File
+}
+
+type member struct {
+	name      string
+	args      []string
+	clientURL string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Start starts a cluster of n members and waits until every member is
+// healthy; the test fails when they do not become healthy in time. The
+// cluster is stopped when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c, err := start(t.TempDir(), n)
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+var shared struct {
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// Shared returns a one-member cluster started once per test binary and
+// left running until the process exits, when the member dies with it.
+// Tests keep apart by key prefix (Prefix).
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "etcdtest-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.cluster, shared.err = start(dir, 1)
+	})
+	if shared.err != nil {
+		t.Fatalf("etcdtest: %v", shared.err)
+	}
+	return shared.cluster
+}
+
+// StopShared stops the shared member, if one was started, and removes its
+// data. A TestMain calls it after m.Run.
+func StopShared() {
+	if shared.cluster != nil {
+		shared.cluster.Close()
+		_ = os.RemoveAll(shared.cluster.dir)
+	}
+}
+
+var prefixes atomic.Uint64
+
+// Prefix returns a key prefix no other test of this process uses.
+func Prefix(t testing.TB) string {
+	return fmt.Sprintf("/test-%d-%d/", os.Getpid(), prefixes.Add(1))
+}
+
+func start(dir string, n int) (*Cluster, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	logs, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, logs: logs}
+	peers := make([]string, n)
+	var initial []string
+	for i := range n {
+		clientPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		peerPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		peers[i] = fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+		m := &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort)}
+		initial = append(initial, m.name+"="+peers[i])
+		c.members = append(c.members, m)
+		c.Endpoints = append(c.Endpoints, m.clientURL)
+	}
+	token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for i, m := range c.members {
+		m.args = []string{bin,
+			"--name", m.name,
+			"--data-dir", filepath.Join(dir, m.name),
+			"--listen-client-urls", m.clientURL,
+			"--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", peers[i],
+			"--initial-advertise-peer-urls", peers[i],
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", token,
+			"--log-level", "warn",
+		}
+		if err := m.start(logs); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	for i := range c.members {
+		if err := c.WaitHealthy(i, startTimeout); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%w (its log: %s)", err, logs.Name())
+		}
+	}
+	return c, nil
+}
+
+func (m *member) start(logs *os.File) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cmd := exec.Command(m.args[0], m.args[1:]...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	// The member dies with the test process, however that ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start etcd member %s: %w", m.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	m.cmd, m.done = cmd, done
+	return nil
+}
+
+// signal sends sig to the member's process, if it runs, and waits for it
+// to exit.
+func (m *member) signal(sig os.Signal) {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Kill stops member i with SIGKILL, as a crash would.
+func (c *Cluster) Kill(i int) { c.members[i].signal(syscall.SIGKILL) }
+
+// Stop stops member i with SIGTERM, as an operator would.
+func (c *Cluster) Stop(i int) { c.members[i].signal(syscall.SIGTERM) }
+
+// Restart starts member i again over its data, after Kill or Stop. It
+// does not wait for it to be healthy: see WaitHealthy.
+func (c *Cluster) Restart(i int) error {
+	m := c.members[i]
+	args := append([]string(nil), m.args...)
+	for j := range args {
+		if args[j] == "--initial-cluster-state" {
+			args[j+1] = "existing"
+		}
+	}
+	m.args = args
+	return m.start(c.logs)
+}
+
+// WaitHealthy waits until member i answers its health check, up to
+// timeout.
+func (c *Cluster) WaitHealthy(i int, timeout time.Duration) error {
+	url := c.members[i].clientURL + "/health"
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			var buf [256]byte
+			n, _ := resp.Body.Read(buf[:])
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(buf[:n]), `"true"`) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd member %s at %s not healthy after %s", c.members[i].name, c.members[i].clientURL, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close stops every member.
+func (c *Cluster) Close() {
+	for _, m := range c.members {
+		m.signal(syscall.SIGTERM)
+	}
+	_ = c.logs.Close()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

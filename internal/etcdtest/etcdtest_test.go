@@ -1,0 +1,89 @@
+package etcdtest
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+// put writes a key through etcd's JSON gateway and reports the status,
+// retrying for a while: a member killed may have been the leader, and the
+// others take a moment to elect a new one.
+func put(t *testing.T, endpoint string) int {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		// "a2V5" and "dmFsdWU=" are "key" and "value" in base64.
+		resp, err := http.Post(endpoint+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a2V5","value":"dmFsdWU="}`))
+		if err != nil {
+			t.Fatalf("put through %s: %v", endpoint, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || time.Now().After(deadline) {
+			return resp.StatusCode
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClusterSurvivesAKilledMember: a 3-member cluster keeps taking writes
+// with one member killed, and the member rejoins over its data.
+func TestClusterSurvivesAKilledMember(t *testing.T) {
+	c := Start(t, 3)
+	if len(c.Endpoints) != 3 {
+		t.Fatalf("%d endpoints, want 3", len(c.Endpoints))
+	}
+	c.Kill(1)
+	if code := put(t, c.Endpoints[0]); code != http.StatusOK {
+		t.Fatalf("put with one member killed: status %d", code)
+	}
+	if err := c.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(1, startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if code := put(t, c.Endpoints[1]); code != http.StatusOK {
+		t.Fatalf("put through the restarted member: status %d", code)
+	}
+}
+
+// TestClusterWithoutQuorum: with two of three members stopped, the last
+// one is not healthy, and it is again once they are back.
+func TestClusterWithoutQuorum(t *testing.T) {
+	c := Start(t, 3)
+	c.Stop(1)
+	c.Stop(2)
+	if err := c.WaitHealthy(0, 3*time.Second); err == nil {
+		t.Fatal("a member without quorum reports healthy")
+	}
+	for _, i := range []int{1, 2} {
+		if err := c.Restart(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitHealthy(0, startTimeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShared(t *testing.T) {
+	a, b := Shared(t), Shared(t)
+	if a != b {
+		t.Fatal("Shared started a second cluster")
+	}
+	if code := put(t, a.Endpoints[0]); code != http.StatusOK {
+		t.Fatalf("put: status %d", code)
+	}
+	if p, q := Prefix(t), Prefix(t); p == q {
+		t.Fatal("Prefix gave the same prefix twice")
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 func TestErrorShapes(t *testing.T) {
@@ -150,6 +152,44 @@ func TestHealth(t *testing.T) {
 	e.srv.Drain()
 	e.fail(req{method: "GET", path: "/readyz"}, 503, codeNotReady)
 	e.ok(req{method: "GET", path: "/healthz"}, http.StatusOK, nil)
+}
+
+// unreachableStore is a store that reports it cannot reach its cluster.
+type unreachableStore struct {
+	store.Store
+	err error
+}
+
+func (u unreachableStore) Reachable() error { return u.err }
+
+// TestReadyWhileStoreUnreachable: a node cut off from its etcd cluster
+// stays ready, since it serves the bins it holds, and says what is wrong.
+func TestReadyWhileStoreUnreachable(t *testing.T) {
+	e := newEnv(t, Config{})
+	var ready health
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
+	if ready.StoreUnreachable != "" {
+		t.Errorf("store_unreachable %q on a store without a link", ready.StoreUnreachable)
+	}
+	cut := unreachableStore{Store: e.db, err: fmt.Errorf("etcd unreachable since 12:00:00: %w", store.ErrUnavailable)}
+	srv, err := New(Config{}, cut, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
+	if !strings.Contains(ready.StoreUnreachable, "unreachable since 12:00:00") {
+		t.Errorf("store_unreachable %q does not say what is wrong", ready.StoreUnreachable)
+	}
+	cut.err = nil
+	if e.srv, err = New(Config{}, cut, nil); err != nil {
+		t.Fatal(err)
+	}
+	ready = health{}
+	e.ok(req{method: "GET", path: "/readyz"}, http.StatusOK, &ready)
+	if ready.StoreUnreachable != "" {
+		t.Errorf("store_unreachable %q once reached again", ready.StoreUnreachable)
+	}
 }
 
 func TestMetrics(t *testing.T) {

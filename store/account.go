@@ -50,12 +50,29 @@ func (r accountRecord) account() Account {
 // the one time it can be shown. A *FriendlyNameError for a name
 // CheckFriendlyName refuses.
 func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
+	acct, token, _, err := db.createAccount(friendlyName, false)
+	return acct, token, err
+}
+
+// CreateFirstAccount creates an account as CreateAccount does, but only
+// in a store that holds none, deciding that and writing in one
+// transaction; created is false, with no error, when there was one.
+func (db *DB) CreateFirstAccount(friendlyName string) (acct Account, token string, created bool, err error) {
+	return db.createAccount(friendlyName, true)
+}
+
+func (db *DB) createAccount(friendlyName string, onlyFirst bool) (Account, string, bool, error) {
 	if err := checkName("create account", friendlyName); err != nil {
-		return Account{}, "", err
+		return Account{}, "", false, err
 	}
 	token := randomHex()
 	var rec accountRecord
+	var exists bool
 	err := db.update(func(tx *bbolt.Tx) error {
+		if onlyFirst && getU64(tx.Bucket(bucketMeta), keyAccountCount) > 0 {
+			exists = true
+			return nil
+		}
 		accounts := tx.Bucket(bucketAccounts)
 		t := now()
 		rec = accountRecord{
@@ -71,10 +88,13 @@ func (db *DB) CreateAccount(friendlyName string) (Account, string, error) {
 		return addU64(tx, keyAccountCount, 1)
 	})
 	if err != nil {
-		return Account{}, "", fmt.Errorf("store: create account: %w", err)
+		return Account{}, "", false, fmt.Errorf("store: create account: %w", err)
+	}
+	if exists {
+		return Account{}, "", false, nil
 	}
 	db.gens.Bump(rec.SID)
-	return rec.account(), token, nil
+	return rec.account(), token, true, nil
 }
 
 // Authenticate returns the account whose SID and auth token these are. An

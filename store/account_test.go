@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -180,4 +182,28 @@ func TestRotateAuthToken(t *testing.T) {
 
 	_, err = db.RotateAuthToken("AC00000000000000000000000000000000")
 	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestCreateFirstAccount: of many callers at once on an empty store,
+// exactly one creates the account; on a store holding one, none does.
+func TestCreateFirstAccount(t *testing.T) {
+	db := openTest(t)
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			acct, token, ok, err := db.CreateFirstAccount("Owner")
+			assert.NoError(t, err)
+			if ok {
+				created.Add(1)
+				_, err := db.Authenticate(acct.SID, token)
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), created.Load())
+	n, err := db.CountAccounts()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
 }

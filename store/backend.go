@@ -21,6 +21,11 @@ type Store interface {
 	// CreateAccount makes an account and returns it with its auth token,
 	// which is shown this once: only its hash is kept.
 	CreateAccount(friendlyName string) (Account, string, error)
+	// CreateFirstAccount creates an account only in a store that holds
+	// none, atomically, so that nodes starting at once over an empty
+	// cluster make one owner between them; created is false when there
+	// was an account already.
+	CreateFirstAccount(friendlyName string) (acct Account, token string, created bool, err error)
 	// Authenticate returns the account whose SID and auth token these
 	// are, or ErrUnauthorized.
 	Authenticate(sid, authToken string) (Account, error)

@@ -442,8 +442,8 @@ func (s *server) firstAccount(out io.Writer) error {
 	if s.db.ReadOnly() {
 		return errors.New("the database has no account, and none can be created while it is read-only: serve it writable once")
 	}
-	acct, token, err := s.db.CreateAccount("Owner")
-	if err != nil {
+	acct, token, created, err := s.db.CreateFirstAccount("Owner")
+	if err != nil || !created {
 		return err
 	}
 	fmt.Fprintf(out, "\nCreated the first account. Keep its credentials: the auth token is not shown again.\n"+

@@ -45,6 +45,12 @@ With --web-addr the web form is served on a listener of its own, and
 the two on different hostnames, so that a bin's content, which its account
 writes, is never on the web form's origin.
 
+With --etcd-endpoints the data is kept in an etcd cluster instead of the
+file, and any number of equal serve processes over one cluster answer
+the same: put them behind a load balancer. Each holds every account and
+bin in memory, kept current by a watch; while the cluster cannot be
+reached it serves the bins it holds and answers writes 503.
+
 At start it refuses a corrupt database file, saying what is wrong, and
 exits 3. When the file was not closed cleanly (the server was killed or
 the machine stopped), or with --check-db, it first checks every page of
@@ -55,7 +61,9 @@ TWIMLBIN_PUBLIC_URL, TWIMLBIN_WEB_ADDR, TWIMLBIN_WEB_PUBLIC_URL,
 TWIMLBIN_OPEN_SIGNUP, TWIMLBIN_READ_ONLY, TWIMLBIN_SHUTDOWN_DELAY,
 TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS, TWIMLBIN_TRUSTED_PROXIES,
 TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
-TWIMLBIN_MAX_BYTES_PER_ACCOUNT, TWIMLBIN_CHECK_DB. A flag wins over its variable.
+TWIMLBIN_MAX_BYTES_PER_ACCOUNT, TWIMLBIN_CHECK_DB, TWIMLBIN_ETCD_ENDPOINTS,
+TWIMLBIN_ETCD_PREFIX, TWIMLBIN_ETCD_CERT, TWIMLBIN_ETCD_KEY,
+TWIMLBIN_ETCD_CA. A flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -97,6 +105,9 @@ type serveConfig struct {
 	MaxBinsPerAccount  int
 	MaxBytesPerAccount int64
 	CheckDB            bool
+	// Etcd, when it has endpoints, keeps the data in an etcd cluster
+	// rather than in the file DB.
+	Etcd etcdFlags
 	// AccessLog is where the access log goes, nil for none: not a flag,
 	// runServe sets it when the log level is info or below.
 	AccessLog io.Writer
@@ -179,11 +190,20 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	proxies := getenv("TWIMLBIN_TRUSTED_PROXIES")
 	fs.StringVar(&proxies, "trusted-proxies", proxies,
 		"comma-separated addresses or CIDR prefixes of the reverse proxies in front of twimlbin, whose X-Forwarded-For names the client for the limits on failed sign-ins and sign-ups (default: none, the client is the TCP peer)")
+	cfg.Etcd.define(fs, getenv)
 	if code, ok := parseFlags(fs, args); !ok {
 		return cfg, code, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "twimlbin serve: unexpected argument %q\n", fs.Arg(0))
+		return cfg, exitUsage, false
+	}
+	if err := cfg.Etcd.check(); err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
+		return cfg, exitUsage, false
+	}
+	if cfg.Etcd.enabled() && (cfg.ReadOnly || cfg.CheckDB) {
+		fmt.Fprintf(stderr, "twimlbin serve: --read-only and --check-db are for a database file; with --etcd-endpoints the data is in etcd: leave them out\n")
 		return cfg, exitUsage, false
 	}
 	if cfg.WebPublicURL != "" && cfg.WebAddr == "" {
@@ -256,7 +276,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // server is a running twimlbin: the database, the handlers and the HTTP
 // servers, listening already.
 type server struct {
-	db     *store.DB
+	db     store.Store
 	api    *api.Server
 	http   *http.Server
 	ln     net.Listener
@@ -288,15 +308,19 @@ func openServer(cfg serveConfig, logger *slog.Logger, out io.Writer) (*server, e
 	return srv, nil
 }
 
-// openDB opens the database for writing or, with --read-only or when its
-// file or file system cannot be written, read-only, so that the bins it
-// holds are still served.
-func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
+// openDB opens the store: the etcd cluster of --etcd-endpoints, or else
+// the database file for writing or, with --read-only or when its file or
+// file system cannot be written, read-only, so that the bins it holds are
+// still served.
+func openDB(cfg serveConfig, logger *slog.Logger) (store.Store, error) {
 	opts := store.Options{
 		Check:              cfg.CheckDB,
 		RevisionsKept:      cfg.RevisionsKept,
 		MaxBinsPerAccount:  cfg.MaxBinsPerAccount,
 		MaxBytesPerAccount: cfg.MaxBytesPerAccount,
+	}
+	if cfg.Etcd.enabled() {
+		return cfg.Etcd.open(opts, logger)
 	}
 	if cfg.ReadOnly {
 		opts.ReadOnly = true
@@ -319,7 +343,7 @@ func openDB(cfg serveConfig, logger *slog.Logger) (*store.DB, error) {
 	return db, nil
 }
 
-func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer) (*server, error) {
+func newServer(cfg serveConfig, db store.Store, logger *slog.Logger, out io.Writer) (*server, error) {
 	handlers, err := api.New(api.Config{PublicURL: cfg.PublicURL, OpenSignup: cfg.OpenSignup, BackupAccounts: cfg.BackupAccounts,
 		TrustedProxies: cfg.TrustedProxies, AccessLog: cfg.AccessLog}, db, logger)
 	if err != nil {
@@ -355,7 +379,7 @@ func newServer(cfg serveConfig, db *store.DB, logger *slog.Logger, out io.Writer
 	if srv.webHTTP != nil {
 		where = "web form at " + srv.webURL + "; "
 	}
-	fmt.Fprintf(out, "twimlbin is serving at %s (%sdatabase %s%s)\n", url, where, cfg.DB, mode)
+	fmt.Fprintf(out, "twimlbin is serving at %s (%sdatabase %s%s)\n", url, where, cfg.storeName(), mode)
 	if err := srv.firstAccount(out); err != nil {
 		srv.closeListeners()
 		return nil, err

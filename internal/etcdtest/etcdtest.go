@@ -1,8 +1,9 @@
-// Package etcdtest starts real etcd servers for tests: a cluster of one or
-// more members on loopback, on free ports, with data in a temporary
-// directory, stopped when the test ends. It runs the etcd binary found on
-// PATH (Debian's etcd-server package puts it there) or named by
-// $TWIMLBIN_ETCD; the members die with the test process.
+// Package etcdtest starts real etcd servers for tests and the load tool:
+// a cluster of one or more members on loopback, on free ports, with data
+// in a temporary directory, stopped when the test ends. It runs the etcd
+// binary found on PATH (Debian's etcd-server package puts it there) or
+// named by $TWIMLBIN_ETCD; the members die with the process that started
+// them.
 //
 // Tests that only need some etcd share one member per test binary
 // (Shared), each under a key prefix of its own (Prefix); tests that kill
@@ -65,7 +66,7 @@ type member struct {
 // cluster is stopped when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c, err := start(t.TempDir(), n)
+	c, err := StartCluster(t.TempDir(), n)
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
@@ -90,7 +91,7 @@ func Shared(t testing.TB) *Cluster {
 			shared.err = err
 			return
 		}
-		shared.cluster, shared.err = start(dir, 1)
+		shared.cluster, shared.err = StartCluster(dir, 1)
 	})
 	if shared.err != nil {
 		t.Fatalf("etcdtest: %v", shared.err)
@@ -114,7 +115,10 @@ func Prefix(t testing.TB) string {
 	return fmt.Sprintf("/test-%d-%d/", os.Getpid(), prefixes.Add(1))
 }
 
-func start(dir string, n int) (*Cluster, error) {
+// StartCluster starts a cluster of n members with their data under dir
+// and waits until every member is healthy, for a program that is not a
+// test (the load tool); the caller closes it.
+func StartCluster(dir string, n int) (*Cluster, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err

@@ -173,8 +173,12 @@ func (db *DB) UpdateAccount(sid string, friendlyName *string) (Account, error) {
 // SetTwilioAuthToken stores the auth token of the account's Twilio account,
 // with which request signatures are checked; "" clears it. It is stored as
 // given, because signatures are HMACs keyed with it, and only
-// TwilioAuthToken ever returns it. ErrNotFound for an unknown SID.
+// TwilioAuthToken ever returns it. ErrNotFound for an unknown SID; a
+// *TwilioAuthTokenError for a token CheckTwilioAuthToken refuses.
 func (db *DB) SetTwilioAuthToken(sid, token string) (Account, error) {
+	if err := CheckTwilioAuthToken(token); err != nil {
+		return Account{}, fmt.Errorf("account %s: %w", sid, err)
+	}
 	return db.updateAccount(sid, func(rec *accountRecord) {
 		rec.TwilioAuthToken = token
 	})

@@ -16,8 +16,7 @@ type Bin struct {
 	AccountSID   string
 	FriendlyName string
 	Template     string
-	// RenderPolicy is kept as given ("strict" or "lenient"): the caller
-	// validates it.
+	// RenderPolicy is RenderPolicyLenient or RenderPolicyStrict.
 	RenderPolicy string
 	// Revision is 1 when the bin is created and grows by one with every
 	// update or restore. It is the ETag of the bin's content.
@@ -31,7 +30,8 @@ type Bin struct {
 }
 
 // BinInput is the content of a bin as the caller gives it. Every field
-// replaces the stored one.
+// replaces the stored one; BinPatch makes one from a partial update. A
+// write checks it with CheckBinInput.
 type BinInput struct {
 	FriendlyName string
 	Template     string
@@ -88,11 +88,11 @@ func (r revisionRecord) revision() Revision {
 }
 
 // CreateBin saves a new bin of the account, at revision 1. ErrNotFound when
-// the account does not exist; a *FriendlyNameError for a name
-// CheckFriendlyName refuses.
+// the account does not exist; the errors of CheckBinInput for content it
+// refuses.
 func (db *DB) CreateBin(accountSID string, in BinInput) (Bin, error) {
-	if err := checkName("create bin", in.FriendlyName); err != nil {
-		return Bin{}, err
+	if err := CheckBinInput(in, ""); err != nil {
+		return Bin{}, fmt.Errorf("create bin: %w", err)
 	}
 	db.usageMu.Lock()
 	defer db.usageMu.Unlock()
@@ -232,38 +232,37 @@ func (db *DB) ListBins(accountSID string, q ListQuery) (Page, error) {
 // Callers changing only some fields read the bin first and pass its
 // Revision as ifRevision, so that a concurrent write is not lost.
 //
-// A new friendly name that CheckFriendlyName refuses is a
-// *FriendlyNameError; the current one is kept as it is, so that a bin
-// named under older rules can still be changed.
+// Content CheckBinInput refuses fails with its errors; the current friendly
+// name is kept as it is, so that a bin named under older rules can still
+// be changed.
 func (db *DB) UpdateBin(accountSID, sid string, ifRevision int, in BinInput) (Bin, error) {
-	return db.saveRevision(accountSID, sid, ifRevision, func(_ *bbolt.Tx, cur binRecord) (BinInput, error) {
-		if in.FriendlyName != cur.FriendlyName {
-			return in, checkName("bin "+sid, in.FriendlyName)
-		}
-		return in, nil
+	return db.saveRevision(accountSID, sid, ifRevision, func(_ *bbolt.Tx, cur binRecord) (BinInput, string, error) {
+		return in, cur.FriendlyName, nil
 	})
 }
 
 // RestoreRevision saves the content of revision rev as the bin's new
 // revision and returns the bin. ifRevision is as for UpdateBin.
 // ErrNotFound when there is no such bin or revision, or the bin belongs to
-// another account.
+// another account. The content must pass CheckBinInput as it is today,
+// but for its friendly name, which is restored as it was.
 func (db *DB) RestoreRevision(accountSID, sid string, rev, ifRevision int) (Bin, error) {
-	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx, cur binRecord) (BinInput, error) {
+	return db.saveRevision(accountSID, sid, ifRevision, func(tx *bbolt.Tx, cur binRecord) (BinInput, string, error) {
 		r, err := findRevision(tx, cur, rev)
 		if err != nil {
-			return BinInput{}, err
+			return BinInput{}, "", err
 		}
-		return BinInput{FriendlyName: r.FriendlyName, Template: r.Template, RenderPolicy: r.RenderPolicy}, nil
+		return BinInput{FriendlyName: r.FriendlyName, Template: r.Template, RenderPolicy: r.RenderPolicy}, r.FriendlyName, nil
 	})
 }
 
 // saveRevision is UpdateBin and RestoreRevision: it checks the bin and
-// ifRevision, then saves what content returns as the next revision, and
-// deletes the revisions past the RevisionsKept newest. The account is
-// charged the bytes this adds, and a *QuotaError leaves everything as it
-// was.
-func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx, binRecord) (BinInput, error)) (Bin, error) {
+// ifRevision, then checks what content returns with CheckBinInput, held
+// being the friendly name that is kept unchecked, saves it as the next
+// revision, and deletes the revisions past the RevisionsKept newest. The
+// account is charged the bytes this adds, and a *QuotaError leaves
+// everything as it was.
+func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(*bbolt.Tx, binRecord) (in BinInput, held string, err error)) (Bin, error) {
 	var b Bin
 	defer db.gens.Bump(sid)
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -274,9 +273,12 @@ func (db *DB) saveRevision(accountSID, sid string, ifRevision int, content func(
 		if ifRevision != 0 && ifRevision != rec.Revision {
 			return fmt.Errorf("bin %s is at revision %d, not %d: %w", sid, rec.Revision, ifRevision, ErrConflict)
 		}
-		in, err := content(tx, rec)
+		in, held, err := content(tx, rec)
 		if err != nil {
 			return err
+		}
+		if err := CheckBinInput(in, held); err != nil {
+			return fmt.Errorf("bin %s: %w", sid, err)
 		}
 		oldBytes := rec.Bytes
 		rec.FriendlyName, rec.Template, rec.RenderPolicy = in.FriendlyName, in.Template, in.RenderPolicy

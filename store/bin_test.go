@@ -121,7 +121,7 @@ func TestUpdateBin(t *testing.T) {
 		assert.Equal(t, got, read)
 	})
 	t.Run("unconditional", func(t *testing.T) {
-		got, err := db.UpdateBin(alice, b.SID, 0, BinInput{FriendlyName: "v3"})
+		got, err := db.UpdateBin(alice, b.SID, 0, BinInput{FriendlyName: "v3", RenderPolicy: RenderPolicyLenient})
 		require.NoError(t, err)
 		assert.Equal(t, 3, got.Revision)
 		assert.Equal(t, "", got.Template, "every field replaces the stored one")
@@ -157,7 +157,7 @@ func TestUpdateBinConcurrent(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				in := BinInput{FriendlyName: fmt.Sprintf("writer %d try %d", w, i), Template: cur.Template}
+				in := BinInput{FriendlyName: fmt.Sprintf("writer %d try %d", w, i), Template: cur.Template, RenderPolicy: cur.RenderPolicy}
 				got, err := db.UpdateBin(acct, b.SID, cur.Revision, in)
 				mu.Lock()
 				switch {
@@ -194,7 +194,7 @@ func TestDeleteBin(t *testing.T) {
 	bob, _ := newAccount(t, db)
 	keep := newBin(t, db, alice, "keep")
 	b := newBin(t, db, alice, "doomed")
-	_, err := db.UpdateBin(alice, b.SID, 0, BinInput{FriendlyName: "doomed v2"})
+	_, err := db.UpdateBin(alice, b.SID, 0, BinInput{FriendlyName: "doomed v2", RenderPolicy: RenderPolicyLenient})
 	require.NoError(t, err)
 	db.RecordRequest(b.SID, time.Time{})
 	db.AddEvent(b.SID, Event{Code: "flushed"})

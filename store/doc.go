@@ -36,11 +36,23 @@
 // as long as the generation stays the same. The bin URL serves from memory
 // that way and still sees every write on the next request.
 //
+// # Rules
+//
+// What a bin and an account may hold is decided here, once, for every
+// backend and every caller (rules.go, name.go): CheckBinInput (friendly
+// name, render policy, template size), which CreateBin, UpdateBin and
+// RestoreRevision apply before writing; CheckFriendlyName for accounts;
+// CheckTwilioAuthToken. BinPatch is the one merge of a partial update.
+// Callers may ask the same functions first, to answer before doing other
+// work. That a template compiles is the one rule left to the callers: the
+// store does not import the engine.
+//
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrConflict, ErrUnauthorized,
-// ErrBadPageToken or ErrReadOnly for what the caller did or may not do;
-// compare with errors.Is. A bin of another account is ErrNotFound,
+// ErrBadPageToken or ErrReadOnly for what the caller did or may not do, and
+// ErrBadFriendlyName, ErrBadRenderPolicy, ErrTemplateTooLarge or
+// ErrBadTwilioAuthToken for what the rules refuse; compare with errors.Is. A bin of another account is ErrNotFound,
 // indistinguishable from a missing one. ErrCorrupt is a damaged file: Open
 // refuses one (running bbolt's consistency check first when the file was
 // not closed cleanly), and a damaged page met later fails the call that

@@ -57,7 +57,7 @@ func TestFaultDiskFull(t *testing.T) {
 	require.Error(t, werr, "200 writes of 16 kB fitted in a full 4 MB file system")
 	assert.ErrorIs(t, werr, syscall.ENOSPC)
 	assert.Contains(t, werr.Error(), "create bin")
-	_, err = db.UpdateBin(acct, first.SID, first.Revision, faultBinInput("too big to fit", 256<<10))
+	_, err = db.UpdateBin(acct, first.SID, first.Revision, faultBinInput("too big to fit", 60<<10))
 	assert.ErrorIs(t, err, syscall.ENOSPC)
 
 	// Reads still work, and the failed writes left no trace.

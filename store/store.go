@@ -615,7 +615,7 @@ func now() time.Time {
 // wrap names the operation in an unexpected error. The store's own errors
 // already say what was not found or in conflict, and pass unchanged.
 func wrap(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName, ErrQuota, ErrCorrupt} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrUnauthorized, ErrBadPageToken, ErrReadOnly, ErrBadFriendlyName, ErrBadRenderPolicy, ErrTemplateTooLarge, ErrBadTwilioAuthToken, ErrQuota, ErrCorrupt} {
 		if errors.Is(err, known) {
 			return err
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/twimlbin/twimlbin/store"
 )
 
-// maxTwilioAuthToken bounds twilio_auth_token; Twilio's are 32 characters.
-const maxTwilioAuthToken = 128
+// maxTwilioAuthToken bounds twilio_auth_token, as the store does.
+const maxTwilioAuthToken = store.MaxTwilioAuthToken
 
 // accountResource is an account as the API shows it. The Twilio auth token
 // is write-only: only whether one is set is shown.
@@ -71,8 +71,11 @@ func (s *Server) updateAccount(c echo.Context) error {
 	if err := checkFriendlyName(req.FriendlyName); err != nil {
 		return err
 	}
-	if err := checkText("twilio_auth_token", req.TwilioAuthToken, maxTwilioAuthToken); err != nil {
-		return err
+	// Both fields are checked before either is saved: they are two writes.
+	if req.TwilioAuthToken != nil {
+		if err := store.CheckTwilioAuthToken(*req.TwilioAuthToken); err != nil {
+			return err
+		}
 	}
 	acct := accountOf(c)
 	var err error

@@ -45,6 +45,11 @@ type binRequest struct {
 	RenderPolicy *string `json:"render_policy"`
 }
 
+// patch is what the request changes of a bin.
+func (r binRequest) patch() store.BinPatch {
+	return store.BinPatch{FriendlyName: r.FriendlyName, Template: r.Template, RenderPolicy: r.RenderPolicy}
+}
+
 // binList is the answer of GET /api/v1/bins.
 type binList struct {
 	Bins []binResource `json:"bins"`
@@ -65,14 +70,8 @@ func (s *Server) createBin(c echo.Context) error {
 	if req.Template == nil {
 		return errInvalidParameter("template is required.")
 	}
-	in := store.BinInput{Template: *req.Template, RenderPolicy: engine.Lenient.String()}
-	if req.FriendlyName != nil {
-		in.FriendlyName = *req.FriendlyName
-	}
-	if req.RenderPolicy != nil {
-		in.RenderPolicy = *req.RenderPolicy
-	}
-	tmpl, err := checkBin(req, in)
+	in := req.patch().NewBin()
+	tmpl, err := checkBin(in, "")
 	if err != nil {
 		return err
 	}
@@ -87,33 +86,32 @@ func (s *Server) createBin(c echo.Context) error {
 	return s.respondBin(c, http.StatusCreated, bin, tmpl)
 }
 
-// checkBin validates what a create or update would save and compiles the
-// template. The friendly name is checked only when the request sets it, so
-// that a bin named under older rules can still be updated.
-func checkBin(req binRequest, in store.BinInput) (*engine.Template, error) {
-	if err := checkFriendlyName(req.FriendlyName); err != nil {
+// checkBin checks what a create or update would save: first by the
+// store's rules, which the write applies again, so that their errors come
+// before any compiling; then by compiling the template, which the store
+// cannot do. held is the friendly name the bin keeps unchecked ("" for a
+// new bin).
+func checkBin(in store.BinInput, held string) (*engine.Template, error) {
+	if err := store.CheckBinInput(in, held); err != nil {
 		return nil, err
-	}
-	if _, err := parsePolicy(in.RenderPolicy); err != nil {
-		return nil, err
-	}
-	if len(in.Template) > MaxTemplateBytes {
-		return nil, errTemplateTooLarge(len(in.Template))
 	}
 	return engine.Compile(in.Template)
 }
 
-func errTemplateTooLarge(n int) *Error {
+// errTemplateTooLarge is the 422 of a template over the store's limit.
+func errTemplateTooLarge(tl *store.TemplateTooLargeError) *Error {
 	e := newError(http.StatusUnprocessableEntity, codeTemplateTooLarge,
-		fmt.Sprintf("The template is %d bytes; the limit is %d bytes (Twilio accepts at most 64 kB of TwiML).", n, MaxTemplateBytes))
-	e.Diagnostics = engine.Diagnostics{tooLargeDiagnostic(n)}
+		fmt.Sprintf("The template is %d bytes; the limit is %d bytes (Twilio accepts at most 64 kB of TwiML).", tl.Size, tl.Limit))
+	e.Diagnostics = engine.Diagnostics{tooLargeDiagnostic(tl)}
 	return e
 }
 
-func tooLargeDiagnostic(n int) engine.Diagnostic {
+// tooLargeDiagnostic is the store's refusal of a template's size as a
+// diagnostic, as the web form shows it too.
+func tooLargeDiagnostic(tl *store.TemplateTooLargeError) engine.Diagnostic {
 	return engine.Diagnostic{
 		Severity: engine.SeverityError, Code: engine.CodeTemplateTooLarge, Line: 1, Column: 1,
-		Message: fmt.Sprintf("the template is %d bytes; the limit is %d bytes", n, MaxTemplateBytes),
+		Message: tl.Problem(),
 	}
 }
 
@@ -203,6 +201,7 @@ func (s *Server) updateBin(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	patch := req.patch()
 	// The template compiled on an earlier attempt, and its text: a retry
 	// compiles only when another update changed the template, which keeps
 	// the window in which another update can win short.
@@ -216,27 +215,18 @@ func (s *Server) updateBin(c echo.Context) error {
 		if ifRev != 0 && cur.Revision != ifRev {
 			return errPrecondition
 		}
-		in := store.BinInput{FriendlyName: cur.FriendlyName, Template: cur.Template, RenderPolicy: cur.RenderPolicy}
-		if req.FriendlyName != nil {
-			in.FriendlyName = *req.FriendlyName
-		}
-		if req.Template != nil {
-			in.Template = *req.Template
-		}
-		if req.RenderPolicy != nil {
-			in.RenderPolicy = *req.RenderPolicy
-		}
-		if in == (store.BinInput{FriendlyName: cur.FriendlyName, Template: cur.Template, RenderPolicy: cur.RenderPolicy}) {
+		if !patch.Changes(cur) {
 			// Nothing changes: no new revision.
 			setETag(c, cur.Revision)
 			return c.JSON(http.StatusOK, s.binResource(c, cur, s.warnings(cur)))
 		}
+		in := patch.Apply(cur)
 		if tmpl == nil || in.Template != tmplSrc {
-			if tmpl, err = checkBin(req, in); err != nil {
+			if tmpl, err = checkBin(in, cur.FriendlyName); err != nil {
 				return err
 			}
 			tmplSrc = in.Template
-		} else if _, err := parsePolicy(in.RenderPolicy); err != nil {
+		} else if err := store.CheckBinInput(in, cur.FriendlyName); err != nil {
 			return err
 		}
 		start := time.Now()

@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/store"
@@ -258,18 +257,4 @@ func friendlyNameError(err error) *Error {
 		return errInvalidParameter("friendly_name is not allowed.")
 	}
 	return errInvalidParameter("friendly_name " + fe.Problem + ".")
-}
-
-// checkText refuses a text field that is too long or not UTF-8.
-func checkText(name string, s *string, maxChars int) error {
-	if s == nil {
-		return nil
-	}
-	if !utf8.ValidString(*s) {
-		return errInvalidParameter(name + " must be UTF-8 text.")
-	}
-	if n := utf8.RuneCountInString(*s); n > maxChars {
-		return errInvalidParameter(fmt.Sprintf("%s is %d characters long; the limit is %d.", name, n, maxChars))
-	}
-	return nil
 }

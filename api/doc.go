@@ -45,8 +45,11 @@
 //   - A backup holds every account's data, so it is given only to the
 //     accounts listed in Config.BackupAccounts, or to the only account of a
 //     database that has one (whose backup holds nothing but its own data).
-//   - Templates are limited to 64 KiB (MaxTemplateBytes) at the API, Twilio's
-//     limit on a TwiML response, although the engine accepts more.
+//   - Templates are limited to 64 KiB (MaxTemplateBytes), Twilio's limit on
+//     a TwiML response, although the engine accepts more. That rule, the
+//     render policies and the friendly names are the store's (store.CheckBinInput),
+//     which every write applies; the API asks it first, to answer before
+//     compiling, and maps its errors in one place (errors.go).
 //   - Every answer is inert in a browser (Content-Security-Policy
 //     default-src 'none' with sandbox, and nosniff): a bin's TwiML is its
 //     account's text, and a template saved under an older engine may hold

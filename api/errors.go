@@ -156,6 +156,8 @@ func (s *Server) toError(err error) *Error {
 		httpErr   *echo.HTTPError
 		maxErr    *http.MaxBytesError
 		quotaErr  *store.QuotaError
+		tooLarge  *store.TemplateTooLargeError
+		tokenErr  *store.TwilioAuthTokenError
 		compErr   *engine.CompileError
 		renderErr *engine.RenderError
 	)
@@ -182,7 +184,15 @@ func (s *Server) toError(err error) *Error {
 		e := *errUnauthorized
 		return &e
 	case errors.Is(err, store.ErrBadFriendlyName):
+		// First of the store's rules for a bin, as CheckBinInput orders
+		// them: a request that breaks several hears of the first.
 		return friendlyNameError(err)
+	case errors.Is(err, store.ErrBadRenderPolicy):
+		return errInvalidParameter(`render_policy must be "strict" or "lenient".`)
+	case errors.As(err, &tooLarge):
+		return errTemplateTooLarge(tooLarge)
+	case errors.As(err, &tokenErr):
+		return errInvalidParameter("twilio_auth_token " + tokenErr.Problem + ".")
 	case errors.Is(err, store.ErrBadPageToken):
 		return newError(http.StatusBadRequest, codeBadPageToken,
 			"page_token is not valid: use the next_page_uri of a previous page as it is.")

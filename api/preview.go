@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // binPreviewRequest is the body of POST /api/v1/bins/{sid}/preview.
@@ -78,8 +79,8 @@ func (s *Server) previewDraft(c echo.Context) error {
 			return err
 		}
 	}
-	if len(*req.Template) > MaxTemplateBytes {
-		return errTemplateTooLarge(len(*req.Template))
+	if err := store.CheckTemplateSize(*req.Template); err != nil {
+		return err
 	}
 	tmpl, err := engine.Compile(*req.Template)
 	if err != nil {
@@ -111,12 +112,14 @@ func preview(t *engine.Template, p engine.Policy, values params) previewResult {
 	return res
 }
 
+// parsePolicy reads a render_policy: one the store allows a bin
+// (store.CheckRenderPolicy, whose error answers 400), as the engine's
+// Policy.
 func parsePolicy(s string) (engine.Policy, error) {
-	p, err := engine.ParsePolicy(s)
-	if err != nil || s == "" {
-		return p, errInvalidParameter(`render_policy must be "strict" or "lenient".`)
+	if err := store.CheckRenderPolicy(s); err != nil {
+		return engine.Lenient, err
 	}
-	return p, nil
+	return engine.ParsePolicy(s)
 }
 
 // validateRequest is the body of POST /api/v1/validate.
@@ -148,8 +151,9 @@ func (s *Server) validate(c echo.Context) error {
 		return errInvalidParameter("template is required.")
 	}
 	out := validation{Diagnostics: engine.Diagnostics{}, Variables: []string{}}
-	if n := len(*req.Template); n > MaxTemplateBytes {
-		out.Diagnostics = engine.Diagnostics{tooLargeDiagnostic(n)}
+	var tooLarge *store.TemplateTooLargeError
+	if errors.As(store.CheckTemplateSize(*req.Template), &tooLarge) {
+		out.Diagnostics = engine.Diagnostics{tooLargeDiagnostic(tooLarge)}
 		return c.JSON(http.StatusOK, out)
 	}
 	tmpl, err := engine.Compile(*req.Template)

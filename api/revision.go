@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -96,10 +97,14 @@ func (s *Server) restoreRevision(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// A revision saved under an older engine may no longer compile: refuse
-	// to make it current rather than serve a bin that fails.
-	if _, err := engine.ParsePolicy(old.RenderPolicy); err != nil {
+	// A revision saved under older rules or an older engine may no longer
+	// be valid: refuse to make it current rather than serve a bin that
+	// fails. Its name is restored as it was.
+	in := store.BinInput{FriendlyName: old.FriendlyName, Template: old.Template, RenderPolicy: old.RenderPolicy}
+	if err := store.CheckBinInput(in, old.FriendlyName); errors.Is(err, store.ErrBadRenderPolicy) {
 		return errInvalidParameter("The revision's render_policy is no longer valid.")
+	} else if err != nil {
+		return err
 	}
 	tmpl, err := engine.Compile(old.Template)
 	if err != nil {

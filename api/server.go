@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
@@ -33,9 +32,10 @@ const (
 	// DefaultBinCacheSize bounds the bins kept in memory for the bin URL
 	// when Config.BinCacheSize is 0: about 100 bytes each, 24 MB when full.
 	DefaultBinCacheSize = 1 << 18
-	// MaxTemplateBytes is the largest template the API saves:
-	// engine.MaxBinTemplateSize, Twilio's limit on a TwiML response.
-	MaxTemplateBytes = engine.MaxBinTemplateSize
+	// MaxTemplateBytes is the largest template a bin holds, which the
+	// store enforces: store.MaxTemplateBytes, Twilio's limit on a TwiML
+	// response.
+	MaxTemplateBytes = store.MaxTemplateBytes
 )
 
 // Config is what the server needs to know that the request does not say.

@@ -16,13 +16,8 @@ const maxSectionDepth = 8
 
 // MaxTemplateSize is the largest template source Compile accepts, in bytes.
 // It is twice Twilio's 64 kB response limit, leaving room for tags that the
-// output does not contain.
+// output does not contain. A bin holds less: store.MaxTemplateBytes.
 const MaxTemplateSize = 128 << 10
-
-// MaxBinTemplateSize is the largest template a bin may hold, which the API
-// and the web form enforce when saving: Twilio's 64 kB limit on a TwiML
-// response.
-const MaxBinTemplateSize = 64 << 10
 
 // builtinE164 is the name of the built-in section that turns what it wraps
 // into an E.164 number.

@@ -11,8 +11,8 @@ import (
 // errors (warnings are saved and shown), else shows the form again with the
 // diagnostics and everything typed.
 func (h *Handler) createBin(w http.ResponseWriter, r *http.Request) error {
-	form := newBinForm(r)
-	errs := form.validate()
+	form := newBinForm(r, nil)
+	errs := form.validate("")
 	t, diags := checkTemplate(form.Template)
 	if len(errs) > 0 || t == nil {
 		p := h.newEditorPage(r, nil, form, diags)

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/templates"
 )
@@ -32,7 +31,7 @@ func (h *Handler) newBin(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusOK, "gallery", p)
 		return nil
 	}
-	form := binForm{RenderPolicy: engine.Lenient.String(), Template: blankTemplate}
+	form := binForm{RenderPolicy: store.DefaultRenderPolicy, Template: blankTemplate}
 	var entry *templates.Entry
 	if from != "blank" {
 		e, ok := templates.Get(from)

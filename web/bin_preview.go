@@ -18,7 +18,7 @@ func (h *Handler) previewBin(w http.ResponseWriter, r *http.Request) error {
 	}
 	var form binForm
 	if r.Method == http.MethodPost {
-		form = newBinForm(r)
+		form = newBinForm(r, &bin)
 	} else {
 		form = binFormOf(bin)
 		t, _ := checkTemplate(bin.Template)
@@ -31,14 +31,18 @@ func (h *Handler) previewBin(w http.ResponseWriter, r *http.Request) error {
 // previewNewBin answers POST /bins/preview: the preview of a bin not yet
 // created.
 func (h *Handler) previewNewBin(w http.ResponseWriter, r *http.Request) error {
-	h.showPreview(w, r, nil, newBinForm(r))
+	h.showPreview(w, r, nil, newBinForm(r, nil))
 	return nil
 }
 
 func (h *Handler) showPreview(w http.ResponseWriter, r *http.Request, bin *store.Bin, form binForm) {
 	t, diags := checkTemplate(form.Template)
 	p := h.newEditorPage(r, bin, form, diags)
-	p.Errors = form.validate()
+	held := ""
+	if bin != nil {
+		held = bin.FriendlyName
+	}
+	p.Errors = form.validate(held)
 	if e, ok := templates.Get(form.Gallery); ok && bin == nil {
 		p.Entry = &e
 	}

@@ -18,11 +18,11 @@ func (h *Handler) updateBin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	form := newBinForm(r)
+	form := newBinForm(r, &bin)
 	if form.Revision, err = formRevision(r); err != nil {
 		return err
 	}
-	errs := form.validate()
+	errs := form.validate(bin.FriendlyName)
 	t, diags := checkTemplate(form.Template)
 	if len(errs) > 0 || t == nil {
 		p := h.newEditorPage(r, &bin, form, diags)
@@ -33,7 +33,7 @@ func (h *Handler) updateBin(w http.ResponseWriter, r *http.Request) error {
 	if form.Revision != bin.Revision {
 		return h.showConflict(w, r, bin, form, diags)
 	}
-	if form.input() == binFormOf(bin).input() {
+	if !form.patch.Changes(bin) {
 		return redirect(w, r, "/bins/"+bin.SID+"?unchanged=1")
 	}
 	saved, err := h.db.UpdateBin(bin.AccountSID, bin.SID, form.Revision, form.input())

@@ -2,23 +2,25 @@ package web
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/store"
 )
 
-// maxTemplateBytes is the largest template the web form saves, as the API
-// does: Twilio's limit on a TwiML response.
-const maxTemplateBytes = engine.MaxBinTemplateSize
+// maxTemplateBytes is the largest template a bin holds, which the store
+// enforces: Twilio's limit on a TwiML response.
+const maxTemplateBytes = store.MaxTemplateBytes
 
-// checkTemplate checks a template as the API does before saving it: the
-// size limit, then engine.Compile. It returns the compiled template and
-// its warnings, or nil and every diagnostic when the template has errors.
+// checkTemplate checks a template as saving it would, and as the API
+// does: the store's size limit, then engine.Compile. It returns the
+// compiled template and its warnings, or nil and every diagnostic when the
+// template has errors.
 func checkTemplate(src string) (*engine.Template, engine.Diagnostics) {
-	if len(src) > maxTemplateBytes {
+	var tooLarge *store.TemplateTooLargeError
+	if errors.As(store.CheckTemplateSize(src), &tooLarge) {
 		return nil, engine.Diagnostics{{
 			Severity: engine.SeverityError, Code: engine.CodeTemplateTooLarge, Line: 1, Column: 1,
-			Message: fmt.Sprintf("the template is %d bytes; the limit is %d bytes (Twilio accepts at most 64 kB of TwiML)", len(src), maxTemplateBytes),
+			Message: tooLarge.Problem(),
 		}}
 	}
 	t, err := engine.Compile(src)

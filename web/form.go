@@ -48,8 +48,9 @@ func newSignupForm(r *http.Request) signupForm {
 
 func (f signupForm) validate() fieldErrors {
 	errs := fieldErrors{}
-	if msg := checkName(f.FriendlyName); msg != "" {
-		errs["friendly_name"] = msg
+	var fe *store.FriendlyNameError
+	if errors.As(store.CheckFriendlyName(f.FriendlyName), &fe) {
+		errs["friendly_name"] = nameMessage(fe)
 	}
 	return errs
 }
@@ -71,17 +72,35 @@ type binForm struct {
 	// Gallery is the slug of the gallery entry a new bin starts from.
 	Gallery string
 	Params  []param
+	// patch is what the form changes of the bin: the fields it carries.
+	patch store.BinPatch
 }
 
-// newBinForm reads the editor's form. Line ends are made "\n": browsers
-// send a textarea's lines ended with "\r\n".
-func newBinForm(r *http.Request) binForm {
-	f := binForm{
-		FriendlyName: strings.TrimSpace(r.PostForm.Get("friendly_name")),
-		Template:     strings.ReplaceAll(r.PostForm.Get("template"), "\r\n", "\n"),
-		RenderPolicy: r.PostForm.Get("render_policy"),
-		Gallery:      r.PostForm.Get("gallery"),
+// newBinForm reads the editor's form over cur, the bin it edits, or nil
+// for a new bin. A field the form carries replaces the bin's; one it
+// leaves out keeps the bin's value, or takes the store's default for a new
+// bin, as in the API (store.BinPatch). The name is trimmed, and line ends
+// are made "\n": browsers send a textarea's lines ended with "\r\n".
+func newBinForm(r *http.Request, cur *store.Bin) binForm {
+	var f binForm
+	if r.PostForm.Has("friendly_name") {
+		name := strings.TrimSpace(r.PostForm.Get("friendly_name"))
+		f.patch.FriendlyName = &name
 	}
+	if r.PostForm.Has("template") {
+		src := strings.ReplaceAll(r.PostForm.Get("template"), "\r\n", "\n")
+		f.patch.Template = &src
+	}
+	if r.PostForm.Has("render_policy") {
+		policy := r.PostForm.Get("render_policy")
+		f.patch.RenderPolicy = &policy
+	}
+	in := f.patch.NewBin()
+	if cur != nil {
+		in = f.patch.Apply(*cur)
+	}
+	f.FriendlyName, f.Template, f.RenderPolicy = in.FriendlyName, in.Template, in.RenderPolicy
+	f.Gallery = r.PostForm.Get("gallery")
 	f.Revision, _ = strconv.Atoi(r.PostForm.Get("revision"))
 	names, values := r.PostForm["param_name"], r.PostForm["param_value"]
 	for i, name := range names {
@@ -100,14 +119,19 @@ func newBinForm(r *http.Request) binForm {
 	return f
 }
 
-// validate checks the fields other than the template, which checkTemplate
-// checks.
-func (f binForm) validate() fieldErrors {
+// validate checks the form by the store's rules for a bin's content
+// (store.CheckBinInput), which saving applies again, and says what is
+// wrong with each field; held is the friendly name the bin keeps unchecked
+// ("" for a new bin). The template's size is left to checkTemplate, which
+// shows it among the template's diagnostics.
+func (f binForm) validate(held string) fieldErrors {
 	errs := fieldErrors{}
-	if msg := checkName(f.FriendlyName); msg != "" {
-		errs["friendly_name"] = msg
+	err := store.CheckBinInput(f.input(), held)
+	var fe *store.FriendlyNameError
+	if errors.As(err, &fe) {
+		errs["friendly_name"] = nameMessage(fe)
 	}
-	if _, err := engine.ParsePolicy(f.RenderPolicy); err != nil || f.RenderPolicy == "" {
+	if errors.Is(err, store.ErrBadRenderPolicy) {
 		errs["render_policy"] = "Choose strict or lenient."
 	}
 	return errs
@@ -145,12 +169,8 @@ func binFormOf(b store.Bin) binForm {
 	return binForm{FriendlyName: b.FriendlyName, Template: b.Template, RenderPolicy: b.RenderPolicy, Revision: b.Revision}
 }
 
-// checkName returns what is wrong with a friendly name, or "": the store's
-// one rule, which the API applies too.
-func checkName(name string) string {
-	var fe *store.FriendlyNameError
-	if errors.As(store.CheckFriendlyName(name), &fe) {
-		return "The name " + fe.Problem + "."
-	}
-	return ""
+// nameMessage is the form's message for a name the store's one rule
+// refuses, which the API applies too.
+func nameMessage(fe *store.FriendlyNameError) string {
+	return "The name " + fe.Problem + "."
 }

@@ -23,6 +23,15 @@ func (h *Handler) restoreRevision(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	// Saved under older rules, its render policy may no longer be one:
+	// the store would refuse it. Its name is restored as it was.
+	old := p.Revision
+	in := store.BinInput{FriendlyName: old.FriendlyName, Template: old.Template, RenderPolicy: old.RenderPolicy}
+	if err := store.CheckBinInput(in, old.FriendlyName); errors.Is(err, store.ErrBadRenderPolicy) {
+		p.Notice = fmt.Sprintf("Revision %d was not restored: its render policy %q is neither strict nor lenient, the two this version of twimlbin knows.", old.Revision, old.RenderPolicy)
+		h.render(w, r, http.StatusUnprocessableEntity, "revision", p)
+		return nil
+	}
 	if _, diags := checkTemplate(p.Revision.Template); diags.HasErrors() {
 		// Saved under an older engine, it no longer compiles: restoring it
 		// would make a bin that fails every request.

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,6 +35,39 @@ func testCreateAccount(t *testing.T, e *env) {
 	got, err := s.Account(acct.SID)
 	require.NoError(t, err)
 	assert.Equal(t, acct, got)
+}
+
+// testCreateFirstAccount: of many callers at once on an empty store, and
+// on two stores of one storage where the backend allows it (nodes
+// starting together), exactly one creates the account; once one exists,
+// none does.
+func testCreateFirstAccount(t *testing.T, e *env) {
+	stores := []store.Store{e.open(options)}
+	if e.backend.Shared {
+		stores = append(stores, e.open(options))
+	}
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		s := stores[i%len(stores)]
+		wg.Go(func() {
+			acct, token, ok, err := s.CreateFirstAccount("Owner")
+			assert.NoError(t, err)
+			if ok {
+				created.Add(1)
+				_, err := s.Authenticate(acct.SID, token)
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), created.Load())
+	_, _, ok, err := stores[0].CreateFirstAccount("Owner")
+	require.NoError(t, err)
+	assert.False(t, ok, "a store holding an account")
+	n, err := stores[0].CountAccounts()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
 }
 
 func testCountAccountsEmpty(t *testing.T, e *env) {

@@ -118,7 +118,7 @@ func testUpdateBin(t *testing.T, e *env) {
 		assert.Equal(t, got, read)
 	})
 	t.Run("unconditional", func(t *testing.T) {
-		got, err := s.UpdateBin(alice, b.SID, 0, store.BinInput{FriendlyName: "v3"})
+		got, err := s.UpdateBin(alice, b.SID, 0, store.BinInput{FriendlyName: "v3", RenderPolicy: store.RenderPolicyLenient})
 		require.NoError(t, err)
 		assert.Equal(t, 3, got.Revision)
 		assert.Equal(t, "", got.Template, "every field replaces the stored one")
@@ -157,7 +157,7 @@ func testUpdateBinConcurrent(t *testing.T, e *env) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				in := store.BinInput{FriendlyName: fmt.Sprintf("writer %d try %d", w, i), Template: cur.Template}
+				in := store.BinInput{FriendlyName: fmt.Sprintf("writer %d try %d", w, i), Template: cur.Template, RenderPolicy: cur.RenderPolicy}
 				got, err := s.UpdateBin(acct, b.SID, cur.Revision, in)
 				mu.Lock()
 				switch {
@@ -196,7 +196,7 @@ func testDeleteBin(t *testing.T, e *env) {
 	bob, _ := newAccount(t, s)
 	keep := newBin(t, s, alice, "keep")
 	b := newBin(t, s, alice, "doomed")
-	_, err := s.UpdateBin(alice, b.SID, 0, store.BinInput{FriendlyName: "doomed v2"})
+	_, err := s.UpdateBin(alice, b.SID, 0, store.BinInput{FriendlyName: "doomed v2", RenderPolicy: store.RenderPolicyLenient})
 	require.NoError(t, err)
 	s.RecordRequest(b.SID, time.Time{})
 	s.AddEvent(b.SID, store.Event{Code: "flushed"})

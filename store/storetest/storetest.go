@@ -82,6 +82,7 @@ var tests = []struct {
 	// Accounts and authentication.
 	{"CreateAccount", testCreateAccount},
 	{"CountAccountsEmpty", testCountAccountsEmpty},
+	{"CreateFirstAccount", testCreateFirstAccount},
 	{"AccountNotFound", testAccountNotFound},
 	{"Authenticate", testAuthenticate},
 	{"UpdateAccount", testUpdateAccount},

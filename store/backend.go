@@ -83,6 +83,8 @@ type Store interface {
 	// Backup writes a consistent copy of the whole database, as a bbolt
 	// file that Open reads, and returns the bytes written.
 	Backup(w io.Writer) (int64, error)
+	// Close writes what waits for the next batch and releases the store;
+	// closing it again returns nil.
 	Close() error
 }
 

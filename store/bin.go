@@ -325,23 +325,7 @@ func (db *DB) DeleteBin(accountSID, sid string, ifRevision int) error {
 		if ifRevision != 0 && ifRevision != rec.Revision {
 			return fmt.Errorf("bin %s is at revision %d, not %d: %w", sid, rec.Revision, ifRevision, ErrConflict)
 		}
-		key := []byte(sid)
-		if err := tx.Bucket(bucketBins).Delete(key); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketAccountBins).Delete(seqKey(rec.AccountSID, rec.Seq)); err != nil {
-			return err
-		}
-		if err := deletePrefix(tx.Bucket(bucketRevisions), key); err != nil {
-			return err
-		}
-		if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
-			return err
-		}
-		if err := charge(tx, db.accounts, db.opts, rec.AccountSID, -1, -rec.Bytes); err != nil {
-			return err
-		}
-		return addU64(tx, keyBinCount, -1)
+		return removeBin(tx, db.accounts, rec)
 	})
 	if err != nil {
 		return wrap("delete bin", err)
@@ -430,6 +414,30 @@ func createBin(tx *bbolt.Tx, accounts *recordCache[accountRecord], opts Options,
 		return binRecord{}, err
 	}
 	return rec, addU64(tx, keyBinCount, 1)
+}
+
+// removeBin deletes the bin rec with its revisions and stored events, and
+// takes it off its account's quota counts and the count of bins. Its
+// usage slot is the caller's to release once the transaction commits.
+func removeBin(tx *bbolt.Tx, accounts *recordCache[accountRecord], rec binRecord) error {
+	key := []byte(rec.SID)
+	if err := tx.Bucket(bucketBins).Delete(key); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketAccountBins).Delete(seqKey(rec.AccountSID, rec.Seq)); err != nil {
+		return err
+	}
+	if err := deletePrefix(tx.Bucket(bucketRevisions), key); err != nil {
+		return err
+	}
+	if err := deletePrefix(tx.Bucket(bucketEvents), key); err != nil {
+		return err
+	}
+	// A change that takes away is never refused: no quota applies.
+	if err := charge(tx, accounts, Options{}, rec.AccountSID, -1, -rec.Bytes); err != nil {
+		return err
+	}
+	return addU64(tx, keyBinCount, -1)
 }
 
 // putBin saves the bin's record and its current content as revision

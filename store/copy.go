@@ -87,6 +87,8 @@ type Copier interface {
 	Export(to Importer) error
 }
 
+var _ Copier = (*DB)(nil)
+
 // ErrForeignData: the store a copy would write into holds accounts that
 // the store it copies from does not: another installation's data, which a
 // copy would mix in. Nothing was written.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
@@ -193,6 +194,18 @@ func (t *usageTable) reserve() uint32 {
 	return slot
 }
 
+// set sets the counters of a slot reserved for a bin not yet given it,
+// to the counters the bin brings. DB.usageMu is held.
+func (t *usageTable) set(slot uint32, u usageRecord) {
+	_, s := t.slot(slot)
+	s.requests.Store(u.NumRequests)
+	var last int64
+	if !u.DateLastAccessed.IsZero() {
+		last = u.DateLastAccessed.UnixNano()
+	}
+	s.last.Store(last)
+}
+
 // unreserve takes back a slot whose bin was not created. DB.usageMu is
 // held.
 func (t *usageTable) unreserve(slot uint32) {
@@ -357,20 +370,32 @@ func blockNumber(k, v []byte) (uint32, error) {
 // emptySlot empties a slot in its stored block, which may hold the
 // counters of a deleted bin, for a bin being created.
 func emptySlot(tx *bbolt.Tx, slot uint32) error {
+	return putSlot(tx, slot, usageRecord{})
+}
+
+// putSlot stores u as the counters of slot in its block, writing the
+// block only when they change it.
+func putSlot(tx *bbolt.Tx, slot uint32, u usageRecord) error {
 	blocks := tx.Bucket(bucketUsageBlocks)
 	key := blockKey(slot / blockSlots)
+	value := u.marshal()
 	stored := blocks.Get(key)
+	var block []byte
 	if stored == nil {
-		return nil
+		if u == (usageRecord{}) {
+			return nil // a missing block reads as zeros
+		}
+		block = make([]byte, blockSlots*usageRecordSize)
+	} else {
+		if _, err := blockNumber(key, stored); err != nil {
+			return err
+		}
+		if bytes.Equal(stored[(slot%blockSlots)*usageRecordSize:][:usageRecordSize], value) {
+			return nil
+		}
+		block = append([]byte(nil), stored...)
 	}
-	if _, err := blockNumber(key, stored); err != nil {
-		return err
-	}
-	if requests, last := usageAt(stored, slot%blockSlots); requests == 0 && last == 0 {
-		return nil
-	}
-	block := append([]byte(nil), stored...)
-	clear(block[(slot%blockSlots)*usageRecordSize:][:usageRecordSize])
+	copy(block[(slot%blockSlots)*usageRecordSize:], value)
 	return blocks.Put(key, block)
 }
 

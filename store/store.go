@@ -113,7 +113,9 @@ type DB struct {
 	// Write generations of bins and accounts; see generation.go.
 	gens *Generations
 
-	sessionKey []byte // nil when a read-only file has none
+	// The key that signs session cookies: nil when a read-only file has
+	// none; replaced by ImportSessionKey.
+	sessionKey atomic.Pointer[[]byte]
 
 	usage   *usageTable // every bin's usage counters; see counters.go
 	usageMu sync.Mutex  // held by whoever hands out or takes back slots, and by the flush
@@ -190,10 +192,12 @@ func Open(path string, opts Options) (*DB, error) {
 		opts:        opts,
 		accounts:    newRecordCache[accountRecord](cacheBudget),
 		gens:        NewGenerations(),
-		sessionKey:  sessionKey,
 		usage:       usage,
 		stop:        make(chan struct{}),
 		flusherDone: make(chan struct{}),
+	}
+	if sessionKey != nil {
+		db.sessionKey.Store(&sessionKey)
 	}
 	db.buf.init(generation+1, opts.EventLimit)
 	if opts.ReadOnly {
@@ -407,10 +411,11 @@ func (db *DB) ReadOnly() bool {
 // and kept in it, so that sessions outlast a restart (and are in every
 // backup). ErrNotFound when the file, opened read-only, has none yet.
 func (db *DB) SessionKey() ([]byte, error) {
-	if db.sessionKey == nil {
+	key := db.sessionKey.Load()
+	if key == nil {
 		return nil, fmt.Errorf("store: session key: the read-only database holds none: %w", ErrNotFound)
 	}
-	return append([]byte(nil), db.sessionKey...), nil
+	return append([]byte(nil), *key...), nil
 }
 
 // loadSessionKey returns the stored session key, creating it first when

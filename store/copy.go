@@ -149,7 +149,8 @@ type CopyCounts struct {
 // store, or one an earlier copy from src filled. Copy does not compare the
 // stores afterwards: Verify does.
 func Copy(dst, src Copier) (CopyCounts, error) {
-	if dst == src {
+	// Only pointers are compared: == on other values may panic.
+	if reflect.ValueOf(dst).Kind() == reflect.Pointer && dst == src {
 		return CopyCounts{}, errors.New("store: copy: the source and the destination are the same store")
 	}
 	srcSIDs, err := src.AccountSIDs()
@@ -167,8 +168,12 @@ func Copy(dst, src Copier) (CopyCounts, error) {
 		}
 	}
 	if len(foreign) > 0 {
-		return CopyCounts{}, fmt.Errorf("%w: %d accounts that the source does not hold, such as %s: migrate into an empty store, or one this command filled from the same source",
-			ErrForeignData, len(foreign), foreign[0])
+		what := "account " + foreign[0] + " is"
+		if len(foreign) > 1 {
+			what = fmt.Sprintf("%d accounts, such as %s, are", len(foreign), foreign[0])
+		}
+		return CopyCounts{}, fmt.Errorf("%w: %s not in the source: migrate into an empty store, or one this command filled from the same source",
+			ErrForeignData, what)
 	}
 	c := &countingImporter{dst: dst}
 	if err := src.Export(c); err != nil {

@@ -129,6 +129,7 @@ func TestCommandsRefuseCorruptDatabase(t *testing.T) {
 	for _, args := range [][]string{
 		{"account", "create", "--db", empty},
 		{"backup", "--db", empty, "--out", filepath.Join(t.TempDir(), "backup.db")},
+		{"migrate", "--from", "bolt:" + empty, "--to", "bolt:" + filepath.Join(t.TempDir(), "copy.db")},
 	} {
 		got := runCommand(t, "", args...)
 		assert.Equal(t, exitCorrupt, got.code, "%v: stderr:\n%s", args, got.stderr)

@@ -31,12 +31,18 @@ type etcdFlags struct {
 
 // define adds the flags to fs, with the environment as defaults.
 func (f *etcdFlags) define(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&f.Endpoints, "etcd-endpoints", getenv("TWIMLBIN_ETCD_ENDPOINTS"),
+		"comma-separated client URLs of an etcd cluster to keep the data in, such as http://10.0.0.1:2379,http://10.0.0.2:2379 (default: the database file of --db)")
+	f.defineConnection(fs, getenv)
+}
+
+// defineConnection adds the flags but --etcd-endpoints, for a command
+// that names the cluster otherwise (migrate).
+func (f *etcdFlags) defineConnection(fs *flag.FlagSet, getenv func(string) string) {
 	f.Prefix = defaultEtcdPrefix
 	if v := getenv("TWIMLBIN_ETCD_PREFIX"); v != "" {
 		f.Prefix = v
 	}
-	fs.StringVar(&f.Endpoints, "etcd-endpoints", getenv("TWIMLBIN_ETCD_ENDPOINTS"),
-		"comma-separated client URLs of an etcd cluster to keep the data in, such as http://10.0.0.1:2379,http://10.0.0.2:2379 (default: the database file of --db)")
 	fs.StringVar(&f.Prefix, "etcd-prefix", f.Prefix, "key prefix under which the data is kept in etcd")
 	fs.StringVar(&f.Cert, "etcd-cert", getenv("TWIMLBIN_ETCD_CERT"), "client certificate file (PEM) for a cluster that requires one")
 	fs.StringVar(&f.Key, "etcd-key", getenv("TWIMLBIN_ETCD_KEY"), "key file (PEM) of --etcd-cert")

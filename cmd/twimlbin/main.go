@@ -2,8 +2,8 @@
 //
 // Each subcommand lives in its own file with its own flag set. Every
 // subcommand exits 0 on success, 1 when a template is invalid or fails to
-// render, and 2 for a bad invocation or an I/O error; serve, account create
-// and backup exit 3 when the database file is corrupt.
+// render, and 2 for a bad invocation or an I/O error; serve, account create,
+// backup and migrate exit 3 when the database file is corrupt.
 package main
 
 import (
@@ -32,7 +32,7 @@ const (
 	exitOK      = 0
 	exitInvalid = 1 // a template has errors, or a render failed
 	exitUsage   = 2 // bad arguments or flags, or an I/O error
-	exitCorrupt = 3 // serve, account create, backup: the database file is corrupt (store.ErrCorrupt)
+	exitCorrupt = 3 // serve, account create, backup, migrate: the database file is corrupt (store.ErrCorrupt)
 )
 
 // command is a subcommand: its name, a one-line summary for the usage text,
@@ -51,6 +51,7 @@ func commands() []command {
 		{"serve", "serve the bins, the JSON API and the web form", runServe},
 		{"account", "create an account in a database file", runAccount},
 		{"backup", "write a consistent copy of the database to a file", runBackup},
+		{"migrate", "copy everything from one store to another, such as a file to etcd", runMigrate},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
 	}

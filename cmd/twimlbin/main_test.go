@@ -49,6 +49,7 @@ func TestRunDispatch(t *testing.T) {
 		{"--help", []string{"--help"}, exitOK, "Commands:", ""},
 		{"help lint", []string{"help", "lint"}, exitOK, "usage: twimlbin lint", ""},
 		{"help render", []string{"help", "render"}, exitOK, "usage: twimlbin render", ""},
+		{"help migrate", []string{"help", "migrate"}, exitOK, "usage: twimlbin migrate", ""},
 		{"no load test in the product", []string{"loadtest"}, exitUsage, "", `unknown command "loadtest"`},
 		{"help unknown", []string{"help", "frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
 		{"lint -h", []string{"lint", "-h"}, exitOK, "", "usage: twimlbin lint"},

@@ -244,7 +244,7 @@ func TestCopyIgnoresDestinationQuotas(t *testing.T) {
 	_, err := Copy(dst, src.db)
 	require.NoError(t, err)
 	require.NoError(t, Verify(src.db, dst))
-	_, err = dst.CreateBin(src.prunedAccount, BinInput{Template: "<Response/>"})
+	_, err = dst.CreateBin(src.prunedAccount, BinInput{Template: "<Response/>", RenderPolicy: RenderPolicyLenient})
 	assert.ErrorIs(t, err, ErrQuota, "the quotas hold for new writes")
 }
 

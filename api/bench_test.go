@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/templates"
 )
 
@@ -40,7 +41,7 @@ func benchEnv(b *testing.B) (*env, string, benchRequest) {
 	b.Helper()
 	entry, r := contextualCall(b)
 	t := &testing.T{}
-	e := &env{t: t, path: b.TempDir() + "/bench.db", cfg: Config{}}
+	e := &env{t: t, storage: backendtest.New(b), cfg: Config{}}
 	e.open()
 	b.Cleanup(func() { e.db.Close() })
 	u := e.newUser("bench")
@@ -145,7 +146,7 @@ func BenchmarkBareEchoParallel(b *testing.B) { benchmarkPath(b, true, true) }
 // production.
 func BenchmarkBinURLManyBins(b *testing.B) {
 	entry, r := contextualCall(b)
-	e := &env{t: &testing.T{}, path: b.TempDir() + "/bench.db", cfg: Config{}}
+	e := &env{t: &testing.T{}, storage: backendtest.New(b), cfg: Config{}}
 	e.open()
 	b.Cleanup(func() { e.db.Close() })
 	u := e.newUser("bench")

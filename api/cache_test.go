@@ -3,26 +3,26 @@ package api
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
-// newCacheEnv is a template cache over a real database holding one
-// account.
-func newCacheEnv(t *testing.T, maxPrograms, maxBins int) (*templateCache, *store.DB, string) {
+// newCacheEnv is a template cache over a real store of the test run's
+// backend holding one account.
+func newCacheEnv(t *testing.T, maxPrograms, maxBins int) (*templateCache, store.Store, string) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), store.Options{NoSync: true})
+	db, err := backendtest.New(t).Open(store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := db.Check(); err != nil {
-			t.Errorf("store check: %v", err)
+		if err := backendtest.Check(db); err != nil {
+			t.Errorf("store: %v", err)
 		}
 		db.Close()
 	})

@@ -7,26 +7,29 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
-// env is a server over a real database in a temporary directory.
+// env is a server over a real store of the test run's backend
+// (internal/backendtest): a database file in a temporary directory, or a
+// key prefix of its own in etcd.
 type env struct {
 	t        *testing.T
-	path     string
+	storage  backendtest.Storage
 	cfg      Config
 	readOnly bool          // open the database with store.Options.ReadOnly
 	opts     store.Options // the rest of the database's options
-	db       *store.DB
+	db       store.Store
 	srv      *Server
 }
 
-// newEnv opens a database under t.TempDir() and a server over it. The
-// database is checked for consistency and closed when the test ends.
+// newEnv opens a store and a server over it. The store is checked for
+// consistency, where its backend has a check, and closed when the test
+// ends.
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
 	return newEnvWith(t, cfg, store.Options{})
@@ -35,7 +38,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 // newEnvWith is newEnv with a database opened with opts.
 func newEnvWith(t *testing.T, cfg Config, opts store.Options) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "twimlbin.db"), cfg: cfg, opts: opts}
+	e := &env{t: t, storage: backendtest.New(t), cfg: cfg, opts: opts}
 	e.open()
 	t.Cleanup(func() {
 		if e.db != nil {
@@ -49,9 +52,9 @@ func (e *env) open() {
 	e.t.Helper()
 	opts := e.opts
 	opts.NoSync, opts.ReadOnly = true, e.readOnly
-	db, err := store.Open(e.path, opts)
+	db, err := e.storage.Open(opts)
 	if err != nil {
-		e.t.Fatalf("store.Open: %v", err)
+		e.t.Fatalf("open the store: %v", err)
 	}
 	srv, err := New(e.cfg, db, nil)
 	if err != nil {
@@ -63,8 +66,8 @@ func (e *env) open() {
 // close checks and closes the database.
 func (e *env) close() {
 	e.t.Helper()
-	if err := e.db.Check(); err != nil {
-		e.t.Errorf("store check: %v", err)
+	if err := backendtest.Check(e.db); err != nil {
+		e.t.Errorf("store: %v", err)
 	}
 	if err := e.db.Close(); err != nil {
 		e.t.Errorf("store close: %v", err)

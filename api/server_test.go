@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -292,6 +293,7 @@ func TestRestart(t *testing.T) {
 // message that says what to do, /readyz and /metrics say so, and nothing
 // changes in the file.
 func TestReadOnlyDatabase(t *testing.T) {
+	backendtest.SkipUnlessBolt(t, "only a database file is opened read-only")
 	e := newEnv(t, Config{OpenSignup: true, BackupAccounts: nil})
 	u := e.newUser("alice")
 	b := e.createBin(u, helloTemplate, "")

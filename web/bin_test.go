@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 	"github.com/twimlbin/twimlbin/templates"
 )
@@ -359,6 +360,7 @@ func htmlEscape(s string) string {
 // be saved, and a save answers 503 with the form as typed, so that no
 // edit is lost; deleting and restoring answer a page that says why.
 func TestReadOnlyDatabase(t *testing.T) {
+	backendtest.SkipUnlessBolt(t, "only a database file is opened read-only")
 	path := filepath.Join(t.TempDir(), "twimlbin.db")
 	db, err := store.Open(path, store.Options{NoSync: true})
 	require.NoError(t, err)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,14 +13,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
-// testEnv is a web handler over a real store in a temporary directory,
-// with one account.
+// testEnv is a web handler over a real store of the test run's backend
+// (internal/backendtest), with one account.
 type testEnv struct {
 	t     *testing.T
-	db    *store.DB
+	db    store.Store
 	h     *Handler
 	acct  store.Account
 	token string
@@ -36,10 +36,10 @@ func newTestEnv(t *testing.T, cfg Config) *testEnv {
 func newTestEnvWith(t *testing.T, cfg Config, opts store.Options) *testEnv {
 	t.Helper()
 	opts.NoSync = true
-	db, err := store.Open(filepath.Join(t.TempDir(), "twimlbin.db"), opts)
+	db, err := backendtest.New(t).Open(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		require.NoError(t, db.Check(), "the database is consistent")
+		require.NoError(t, backendtest.Check(db), "the database is consistent")
 		require.NoError(t, db.Close())
 	})
 	h, err := New(cfg, db, nil)

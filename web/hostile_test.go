@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/internal/namecases"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
@@ -407,9 +407,9 @@ func TestHostileSessionRevocation(t *testing.T) {
 		assert.Equal(t, http.StatusOK, fresh.get("/bins").code)
 	})
 	t.Run("sessions survive a restart", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "twimlbin.db")
-		open := func() (*store.DB, *Handler) {
-			db, err := store.Open(path, store.Options{NoSync: true})
+		storage := backendtest.New(t)
+		open := func() (store.Store, *Handler) {
+			db, err := storage.Open(store.Options{NoSync: true})
 			require.NoError(t, err)
 			h, err := New(Config{}, db, nil)
 			require.NoError(t, err)

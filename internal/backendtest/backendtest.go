@@ -1,0 +1,86 @@
+// Package backendtest opens, for the tests of the packages above the
+// store (api, web), the store backend that the test run names:
+// TWIMLBIN_TEST_BACKEND=bolt (the default) for a database file in the
+// test's temporary directory, or etcd for a key prefix of the test's own
+// in an etcd member shared by the test binary (internal/etcdtest).
+// `make test` runs those packages once on each.
+package backendtest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/twimlbin/twimlbin/store"
+)
+
+// Variable is the environment variable that names the backend.
+const Variable = "TWIMLBIN_TEST_BACKEND"
+
+// Backend names.
+const (
+	Bolt = "bolt"
+	Etcd = "etcd"
+)
+
+// Name returns the backend of this test run.
+func Name() string {
+	if v := os.Getenv(Variable); v != "" {
+		return v
+	}
+	return Bolt
+}
+
+// IsBolt reports whether this run is on the bbolt file, for a test of
+// what only a file does (read-only files, their size, copies of them).
+func IsBolt() bool { return Name() == Bolt }
+
+// SkipUnlessBolt skips a test of what only the database file does.
+func SkipUnlessBolt(t testing.TB, why string) {
+	t.Helper()
+	if !IsBolt() {
+		t.Skipf("on the %s backend: %s", Name(), why)
+	}
+}
+
+// Storage is the storage of one test.
+type Storage struct {
+	// Open opens a store on it; every call opens the same storage again
+	// (after the last store on it was closed: a restart). The caller
+	// closes what it opens.
+	Open func(opts store.Options) (store.Store, error)
+	// Path is the database file on the bolt backend, "" on etcd.
+	Path string
+}
+
+// New makes empty storage for the test on this run's backend.
+func New(t testing.TB) Storage {
+	t.Helper()
+	switch Name() {
+	case Bolt:
+		path := filepath.Join(t.TempDir(), "twimlbin.db")
+		return Storage{Path: path, Open: func(opts store.Options) (store.Store, error) { return store.Open(path, opts) }}
+	case Etcd:
+		return etcdStorage(t)
+	}
+	t.Fatalf("%s=%q: use %s or %s", Variable, Name(), Bolt, Etcd)
+	return Storage{}
+}
+
+// etcdStorage is New on etcd; set by etcd.go.
+var etcdStorage = func(t testing.TB) Storage {
+	t.Fatal(errors.New("this build has no etcd backend"))
+	return Storage{}
+}
+
+// Check runs the backend's own consistency check on s, where it has one.
+func Check(s store.Store) error {
+	if c, ok := s.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
+			return fmt.Errorf("consistency check: %w", err)
+		}
+	}
+	return nil
+}

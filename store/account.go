@@ -65,7 +65,7 @@ func (db *DB) createAccount(friendlyName string, onlyFirst bool) (Account, strin
 	if err := checkName("create account", friendlyName); err != nil {
 		return Account{}, "", false, err
 	}
-	token := randomHex()
+	token := NewAuthToken()
 	var rec accountRecord
 	var exists bool
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -78,7 +78,7 @@ func (db *DB) createAccount(friendlyName string, onlyFirst bool) (Account, strin
 		rec = accountRecord{
 			SID:             newSID(accounts, AccountSIDPrefix),
 			FriendlyName:    friendlyName,
-			AuthTokenSHA256: hashToken(token),
+			AuthTokenSHA256: HashAuthToken(token),
 			DateCreated:     t,
 			DateUpdated:     t,
 		}
@@ -121,7 +121,7 @@ func (db *DB) Authenticate(sid, authToken string) (Account, error) {
 	if !found {
 		want = make([]byte, sha256.Size) // compare anyway: no shortcut for unknown SIDs
 	}
-	if subtle.ConstantTimeCompare(hashToken(authToken), want) != 1 || !found {
+	if subtle.ConstantTimeCompare(HashAuthToken(authToken), want) != 1 || !found {
 		return Account{}, ErrUnauthorized
 	}
 	return rec.account(), nil
@@ -204,9 +204,9 @@ func (db *DB) TwilioAuthToken(sid string) (string, error) {
 // it (the account's SessionEpoch increases). ErrNotFound for an unknown
 // SID.
 func (db *DB) RotateAuthToken(sid string) (string, error) {
-	token := randomHex()
+	token := NewAuthToken()
 	_, err := db.updateAccount(sid, func(rec *accountRecord) {
-		rec.AuthTokenSHA256 = hashToken(token)
+		rec.AuthTokenSHA256 = HashAuthToken(token)
 		rec.SessionEpoch++
 	})
 	if err != nil {
@@ -265,11 +265,16 @@ func accountExists(tx *bbolt.Tx, sid string) error {
 	return nil
 }
 
-// hashToken is what is stored of an auth token.
-func hashToken(token string) []byte {
+// HashAuthToken is what every backend stores of an auth token: its
+// SHA-256. Tokens are 128 random bits, so an unsalted fast hash is enough.
+func HashAuthToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
 }
+
+// NewAuthToken returns a new auth token: 128 random bits as 32 lowercase
+// hex digits.
+func NewAuthToken() string { return randomHex() }
 
 // randomHex returns 128 random bits as 32 lowercase hex digits.
 func randomHex() string {
@@ -304,10 +309,14 @@ func isSID(s, prefix string) bool {
 	return true
 }
 
-// newSID returns prefix and 32 random hex digits, a key not yet in b.
+// NewSID returns prefix and 32 random lowercase hex digits: a SID that no
+// record has, with overwhelming likelihood. Backends still make sure.
+func NewSID(prefix string) string { return prefix + randomHex() }
+
+// newSID returns a new SID with prefix, a key not yet in b.
 func newSID(b *bbolt.Bucket, prefix string) string {
 	for {
-		sid := prefix + randomHex()
+		sid := NewSID(prefix)
 		if b.Get([]byte(sid)) == nil {
 			return sid
 		}

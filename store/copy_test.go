@@ -345,7 +345,7 @@ func TestVerifyFindsDifferences(t *testing.T) {
 // refused with what is wrong, and writes nothing.
 func TestImportRefusesBadDumps(t *testing.T) {
 	db := openTest(t)
-	acct := AccountDump{SID: "AC" + strings.Repeat("a", 32), AuthTokenSHA256: hashToken("x")}
+	acct := AccountDump{SID: "AC" + strings.Repeat("a", 32), AuthTokenSHA256: HashAuthToken("x")}
 	bin := BinDump{SID: "EH" + strings.Repeat("b", 32), AccountSID: acct.SID, Revision: 2,
 		Revisions: []Revision{{Revision: 1}, {Revision: 2}}}
 	with := func(change func(*BinDump)) BinDump {
@@ -360,7 +360,7 @@ func TestImportRefusesBadDumps(t *testing.T) {
 		want string
 	}{
 		{"short session key", db.ImportSessionKey([]byte("short")), "5 bytes, want 32"},
-		{"account SID", db.ImportAccount(AccountDump{SID: "AC1", AuthTokenSHA256: hashToken("x")}), "not an account SID"},
+		{"account SID", db.ImportAccount(AccountDump{SID: "AC1", AuthTokenSHA256: HashAuthToken("x")}), "not an account SID"},
 		{"token hash", db.ImportAccount(AccountDump{SID: acct.SID, AuthTokenSHA256: []byte("x")}), "a SHA-256"},
 		{"unknown account", db.ImportBin(bin), "not found"},
 		{"bin SID", db.ImportBin(with(func(b *BinDump) { b.SID = "EHx" })), "not a bin SID"},

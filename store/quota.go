@@ -29,21 +29,32 @@ func (e *QuotaError) Unwrap() error { return ErrQuota }
 
 // charge adds bins and bytes (either may be negative) to what the account
 // holds, or fails with a *QuotaError when a quota of opts is set and a
-// positive change would take the account past it. A change that does not
-// add is always taken, so that an account over a quota lowered since (or
-// counted by the migration that introduced quotas) can delete and shrink.
+// positive change would take the account past it (Options.CheckQuota).
 func charge(tx *bbolt.Tx, cache *recordCache[accountRecord], opts Options, accountSID string, bins, bytes int64) error {
 	rec, err := findAccount(tx, cache, accountSID)
 	if err != nil {
 		return err
 	}
-	if limit := int64(opts.MaxBinsPerAccount); bins > 0 && limit > 0 && rec.Bins+bins > limit {
-		return &QuotaError{Quota: "bins", Limit: limit, Used: rec.Bins, Want: rec.Bins + bins}
-	}
-	if limit := opts.MaxBytesPerAccount; bytes > 0 && limit > 0 && rec.Bytes+bytes > limit {
-		return &QuotaError{Quota: "bytes", Limit: limit, Used: rec.Bytes, Want: rec.Bytes + bytes}
+	if err := opts.CheckQuota(rec.Bins, rec.Bytes, bins, bytes); err != nil {
+		return err
 	}
 	rec.Bins += bins
 	rec.Bytes += bytes
 	return put(tx.Bucket(bucketAccounts), []byte(accountSID), rec)
+}
+
+// CheckQuota is the rule of the account quotas, for every backend: an
+// account holding usedBins bins and usedBytes bytes may add bins and bytes
+// (either may be negative) unless a quota of o is set and a positive
+// change would take the account past it, which is a *QuotaError. A change
+// that does not add is always taken, so that an account over a quota
+// lowered since can delete and shrink.
+func (o Options) CheckQuota(usedBins, usedBytes, bins, bytes int64) error {
+	if limit := int64(o.MaxBinsPerAccount); bins > 0 && limit > 0 && usedBins+bins > limit {
+		return &QuotaError{Quota: "bins", Limit: limit, Used: usedBins, Want: usedBins + bins}
+	}
+	if limit := o.MaxBytesPerAccount; bytes > 0 && limit > 0 && usedBytes+bytes > limit {
+		return &QuotaError{Quota: "bytes", Limit: limit, Used: usedBytes, Want: usedBytes + bytes}
+	}
+	return nil
 }

@@ -64,6 +64,13 @@ const (
 // Like RecordRequest it does no I/O: the event is buffered until the next
 // flush. The log keeps the newest EventLimit events of each bin.
 func (db *DB) AddEvent(sid string, e Event) {
+	db.buf.addEvent(sid, BoundEvent(e))
+}
+
+// BoundEvent returns e as every backend's AddEvent keeps it: stamped now
+// when e.Time is zero, in UTC without a monotonic reading, and with its
+// text fields cut to their bounds (MaxEventMessageBytes…).
+func BoundEvent(e Event) Event {
 	if e.Time.IsZero() {
 		e.Time = now()
 	}
@@ -72,7 +79,7 @@ func (db *DB) AddEvent(sid string, e Event) {
 	e.Code = truncateText(e.Code, MaxEventCodeBytes)
 	e.Message = truncateText(e.Message, MaxEventMessageBytes)
 	e.Slot = truncateText(e.Slot, MaxEventSlotBytes)
-	db.buf.addEvent(sid, e)
+	return e
 }
 
 // truncateText returns s when it is at most max bytes, else its longest

@@ -160,7 +160,7 @@ func (db *DB) ImportSessionKey(key []byte) error {
 // SID and deleting every bin it held, as Importer says. Its quota counts
 // start from zero, for the bins imported next.
 func (db *DB) ImportAccount(a AccountDump) error {
-	if err := checkAccountDump(a); err != nil {
+	if err := CheckAccountDump(a); err != nil {
 		return err
 	}
 	defer db.gens.Bump(a.SID)
@@ -232,7 +232,7 @@ func removeAccountBins(tx *bbolt.Tx, accounts *recordCache[accountRecord], accou
 // account, with a new usage slot holding its counters. ErrNotFound when
 // its account does not exist.
 func (db *DB) ImportBin(b BinDump) error {
-	if err := checkBinDump(b); err != nil {
+	if err := CheckBinDump(b); err != nil {
 		return err
 	}
 	defer db.gens.Bump(b.SID)
@@ -322,8 +322,9 @@ func (db *DB) ImportBin(b BinDump) error {
 	return nil
 }
 
-// checkAccountDump refuses an account a store could not have written.
-func checkAccountDump(a AccountDump) error {
+// CheckAccountDump refuses an account a store could not have written:
+// every backend's ImportAccount calls it first.
+func CheckAccountDump(a AccountDump) error {
 	switch {
 	case !IsAccountSID(a.SID):
 		return fmt.Errorf("store: import account %q: not an account SID (AC and 32 lowercase hex digits)", a.SID)
@@ -333,9 +334,10 @@ func checkAccountDump(a AccountDump) error {
 	return nil
 }
 
-// checkBinDump refuses a bin a store could not have written: its
+// CheckBinDump refuses a bin a store could not have written: its
 // revisions must be numbered upwards from 1 and end at its current one.
-func checkBinDump(b BinDump) error {
+// Every backend's ImportBin calls it first.
+func CheckBinDump(b BinDump) error {
 	switch {
 	case !IsBinSID(b.SID):
 		return fmt.Errorf("store: import bin %q: not a bin SID (EH and 32 lowercase hex digits)", b.SID)

@@ -37,6 +37,13 @@
 // once the watch shows that it landed. A crash loses at most the last
 // FlushInterval of a node's counts and events.
 //
+// # Copies and backups
+//
+// A Store is a store.Copier: twimlbin migrate copies a bbolt file into
+// etcd, or back, record by record (Export reads the prefix at one etcd
+// revision). Backup copies the store that way into a bbolt file under the
+// system's temporary directory, then writes that file out.
+//
 // # Errors
 //
 // Every call into etcd is bounded by Config.RequestTimeout. A call that

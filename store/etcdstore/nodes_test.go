@@ -377,3 +377,33 @@ func TestAllMembersStopped(t *testing.T) {
 	assert.Equal(t, int64(1), u.Requests, "the count kept during the outage")
 	waitFor(t, "Reachable reports etcd back", func() bool { return s.Reachable() == nil })
 }
+
+// TestLostFlushCountedOnce: a flush whose write landed but whose answer
+// was lost (a timeout) is tried again by the next flush, which finds its
+// token in etcd and adds nothing: the counts are in etcd once.
+func TestLostFlushCountedOnce(t *testing.T) {
+	s, endpoints, prefix := shared(t, testOptions)
+	acct := newAccount(t, s)
+	bin := newBin(t, s, acct, "counted")
+	s.watcher.stop() // memory learns nothing but from the store's own calls
+	for range 5 {
+		s.RecordRequest(bin.SID, time.Time{})
+	}
+	s.flushMu.Lock()
+	writes := s.takeUsage("lost-1")
+	s.flushMu.Unlock()
+	require.Len(t, writes, 1)
+	cli := client(t, endpoints)
+	_, err := cli.Put(ctx(t), prefix+dirUsage+bin.SID, encode(writes[0].value())) // as the lost write did
+	require.NoError(t, err)
+
+	require.NoError(t, s.Flush())
+	resp, err := cli.Get(ctx(t), prefix+dirUsage+bin.SID)
+	require.NoError(t, err)
+	var u usageRecord
+	require.NoError(t, decode("", resp.Kvs[0].Value, &u))
+	assert.Equal(t, int64(5), u.Requests, "requests in etcd")
+	got, err := s.BinBySID(bin.SID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), got.NumRequests)
+}

@@ -159,9 +159,21 @@ func (w usageWrite) value() usageRecord {
 // is seen in etcd, it landed.
 func (s *Store) flushUsage(ctx context.Context) error {
 	s.flushSeq++
-	token := fmt.Sprintf("%s-%d", s.node, s.flushSeq)
-	var writes []usageWrite
+	writes := s.takeUsage(fmt.Sprintf("%s-%d", s.node, s.flushSeq))
+	for chunk := range slices.Chunk(writes, usagePerTxn) {
+		if err := s.writeUsage(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeUsage moves the requests counted since the last flush in flight
+// under token, and returns what is to be written of every bin with a
+// flush in flight. s.flushMu is held.
+func (s *Store) takeUsage(token string) []usageWrite {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.counters.take(func(sid string, n uint32) bool {
 		e := s.mem.bins[sid]
 		if e == nil || e.inflight.token != "" {
@@ -172,18 +184,12 @@ func (s *Store) flushUsage(ctx context.Context) error {
 		s.mem.inflight[sid] = struct{}{}
 		return true
 	})
+	var writes []usageWrite
 	for sid := range s.mem.inflight {
 		e := s.mem.bins[sid]
 		writes = append(writes, usageWrite{sid: sid, createRev: e.createRev, base: e.usage, baseRev: e.usageModRev, add: e.inflight})
 	}
-	s.mu.Unlock()
-
-	for chunk := range slices.Chunk(writes, usagePerTxn) {
-		if err := s.writeUsage(ctx, chunk); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writes
 }
 
 // writeUsage writes one transaction's worth of usage, again until it

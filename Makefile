@@ -34,8 +34,11 @@ run:
 	@mkdir -p data
 	$(GO) run ./cmd/twimlbin serve --db data/twimlbin.db
 
+# test runs every test, then the API's and the web form's again over the
+# etcd backend (a member of Debian's etcd-server started on loopback).
 test:
 	$(GO) test -race -count=1 ./...
+	TWIMLBIN_TEST_BACKEND=etcd $(GO) test -race -count=1 ./api ./web
 	$(call fuzz-each,$(TEST_FUZZTIME))
 
 fuzz:

@@ -46,7 +46,7 @@ const (
 	codeInternal    = 10500 // 500
 	codeDiskFull    = 10507 // 507: the database's disk is full; nothing was saved
 	codeReadOnly    = 10508 // 503: the database cannot be written; nothing was saved
-	codeUnavailable = 10509 // 503: the store (an etcd cluster) cannot be reached; nothing was saved
+	codeUnavailable = 10509 // 503: the store (an etcd cluster) cannot be reached; the write was most likely not saved
 	codeNotReady    = 10503 // 503: /readyz while the store is unreachable or the server drains
 )
 
@@ -219,7 +219,8 @@ func (s *Server) toError(err error) *Error {
 		return e
 	case errors.Is(err, store.ErrUnavailable):
 		e := newError(http.StatusServiceUnavailable, codeUnavailable,
-			"The server cannot reach its database cluster, so nothing was saved; bins are still served. Retry in a few seconds.")
+			"The server could not reach its database cluster in time, so the change was most likely not saved; bins are still served. "+
+				"Retry in a few seconds: read the resource first, or send If-Match, since a write cut short may still have been saved.")
 		e.cause = err
 		e.retryAfter = 5
 		return e

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,13 +11,19 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twimlbin/twimlbin/store"
+	"github.com/twimlbin/twimlbin/store/etcdstore"
 )
 
 // defaultEtcdPrefix is where twimlbin keeps its keys in etcd, unless
 // --etcd-prefix says otherwise.
 const defaultEtcdPrefix = "/twimlbin/"
+
+// etcdOpenTimeout bounds connecting to the cluster and loading what it
+// holds, at start.
+const etcdOpenTimeout = time.Minute
 
 // etcdFlags are the flags that put the data in an etcd cluster, shared by
 // every command that opens a store.
@@ -131,9 +138,12 @@ func (f etcdFlags) open(opts store.Options, logger *slog.Logger) (store.Store, e
 	return openEtcd(endpoints, f.Prefix, tlsCfg, opts, logger)
 }
 
-// openEtcd opens an etcd store.
-var openEtcd = func(endpoints []string, prefix string, tlsCfg *tls.Config, opts store.Options, logger *slog.Logger) (store.Store, error) {
-	return nil, errors.New("this build of twimlbin has no etcd backend")
+// openEtcd opens an etcd store: it connects, reads every account and bin
+// into memory and starts the watch that keeps them current.
+func openEtcd(endpoints []string, prefix string, tlsCfg *tls.Config, opts store.Options, logger *slog.Logger) (store.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), etcdOpenTimeout)
+	defer cancel()
+	return etcdstore.Open(ctx, etcdstore.Config{Endpoints: endpoints, Prefix: prefix, TLS: tlsCfg, Options: opts, Logger: logger})
 }
 
 // storeName says where the data is, for the start-up line.

@@ -106,7 +106,7 @@ func TestMigrateRefuses(t *testing.T) {
 		{"argument", []string{"--from", "bolt:" + src, "--to", dst, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"missing source", []string{"--from", "bolt:" + filepath.Join(dir, "missing.db"), "--to", dst}, exitUsage, "no such file"},
 		{"foreign destination", []string{"--from", "bolt:" + src, "--to", "bolt:" + foreign}, exitInvalid, "bolt:" + foreign + ": store: the destination holds other data: account AC"},
-		{"no etcd backend", []string{"--from", "bolt:" + src, "--to", "etcd:http://127.0.0.1:1"}, exitUsage, "etcd:http://127.0.0.1:1: this build of twimlbin has no etcd backend"},
+		{"unreachable etcd", []string{"--from", "bolt:" + src, "--to", "etcd:http://127.0.0.1:1"}, exitUsage, "etcd at http://127.0.0.1:1 did not answer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

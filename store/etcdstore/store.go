@@ -227,7 +227,7 @@ func (s *Store) failure(op string, err error) error {
 			op, err, store.ErrNoSpace)
 	case isUnavailable(err):
 		s.health.failed(time.Now(), err)
-		return fmt.Errorf("etcdstore: %s: etcd at %s did not answer within %s (%v): check that most of its members are up and reachable; a write may not have been saved: %w",
+		return fmt.Errorf("etcdstore: %s: etcd at %s did not answer within %s (%v): check that most of its members are up and reachable (a write cut short so may or may not have been saved): %w",
 			op, strings.Join(s.cfg.Endpoints, ", "), s.cfg.RequestTimeout, err, store.ErrUnavailable)
 	}
 	return fmt.Errorf("etcdstore: %s: %w", op, err)

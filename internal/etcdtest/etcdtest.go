@@ -7,7 +7,9 @@
 //
 // Tests that only need some etcd share one member per test binary
 // (Shared), each under a key prefix of its own (Prefix); tests that kill
-// and restart members start a cluster of their own (Start).
+// and restart members, or that need members run with flags of their own
+// (a small --quota-backend-bytes, say), start a cluster of their own
+// (Start).
 package etcdtest
 
 import (
@@ -61,12 +63,14 @@ type member struct {
 	done chan struct{} // closed when cmd has exited
 }
 
-// Start starts a cluster of n members and waits until every member is
-// healthy; the test fails when they do not become healthy in time. The
-// cluster is stopped when the test ends.
-func Start(t testing.TB, n int) *Cluster {
+// Start starts a cluster of n members, each run with the etcd flags
+// given after n (such as "--quota-backend-bytes", "1048576") besides
+// those that make the cluster, and waits until every member is healthy;
+// the test fails when they do not become healthy in time. The cluster is
+// stopped when the test ends.
+func Start(t testing.TB, n int, flags ...string) *Cluster {
 	t.Helper()
-	c, err := StartCluster(t.TempDir(), n)
+	c, err := StartCluster(t.TempDir(), n, flags...)
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
@@ -115,10 +119,12 @@ func Prefix(t testing.TB) string {
 	return fmt.Sprintf("/test-%d-%d/", os.Getpid(), prefixes.Add(1))
 }
 
-// StartCluster starts a cluster of n members with their data under dir
-// and waits until every member is healthy, for a program that is not a
-// test (the load tool); the caller closes it.
-func StartCluster(dir string, n int) (*Cluster, error) {
+// StartCluster starts a cluster of n members with their data under dir,
+// each run with flags besides those that make the cluster, and waits
+// until every member is healthy, for a program that is not a test (the
+// load tool); the caller closes it. Restart runs a member with the same
+// flags.
+func StartCluster(dir string, n int, flags ...string) (*Cluster, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -159,6 +165,7 @@ func StartCluster(dir string, n int) (*Cluster, error) {
 			"--initial-cluster-token", token,
 			"--log-level", "warn",
 		}
+		m.args = append(m.args, flags...)
 		if err := m.start(logs); err != nil {
 			c.Close()
 			return nil, err

@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -86,4 +87,46 @@ func TestShared(t *testing.T) {
 	if p, q := Prefix(t), Prefix(t); p == q {
 		t.Fatal("Prefix gave the same prefix twice")
 	}
+}
+
+// TestStartWithFlags: the flags given to Start reach every member, and
+// Restart runs the member with them again.
+func TestStartWithFlags(t *testing.T) {
+	c := Start(t, 1, "--quota-backend-bytes", "3145728")
+	const want = "etcd_server_quota_backend_bytes 3.145728e+06"
+	if got := metric(t, c.Endpoints[0], "etcd_server_quota_backend_bytes "); got != want {
+		t.Fatalf("the member's quota: %q, want %q", got, want)
+	}
+	c.Stop(0)
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(0, startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric(t, c.Endpoints[0], "etcd_server_quota_backend_bytes "); got != want {
+		t.Fatalf("the restarted member's quota: %q, want %q", got, want)
+	}
+}
+
+// metric returns the line of the member's /metrics that begins with
+// prefix.
+func metric(t *testing.T, endpoint, prefix string) string {
+	t.Helper()
+	resp, err := http.Get(endpoint + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSpace(line)
+		}
+	}
+	t.Fatalf("no %q in the metrics of %s", prefix, endpoint)
+	return ""
 }

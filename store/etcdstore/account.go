@@ -70,11 +70,12 @@ func (s *Store) createAccount(friendlyName string, onlyFirst bool) (store.Accoun
 				clientv3.OpGet(s.keys.prefix+dirQuota, clientv3.WithPrefix()),
 			}
 		}
-		resp, err := s.cli.Txn(ctx).
+		value := encode(rec)
+		resp, err := s.commit(ctx, s.cli.Txn(ctx).
 			If(absent).
-			Then(clientv3.OpPut(key, encode(rec)), clientv3.OpPut(s.keys.quota(rec.SID), encode(quotaRecord{}))).
-			Else(orElse...).
-			Commit()
+			Then(clientv3.OpPut(key, value), clientv3.OpPut(s.keys.quota(rec.SID), encode(quotaRecord{}))).
+			Else(orElse...),
+			s.holds(key, value))
 		if err != nil {
 			return store.Account{}, "", false, s.failure("create account", err)
 		}
@@ -235,10 +236,11 @@ func (s *Store) updateAccount(sid string, change func(*accountRecord)) (store.Ac
 		}
 		change(&rec)
 		rec.DateUpdated = now()
-		resp, err := s.cli.Txn(ctx).
+		value := encode(rec)
+		resp, err := s.commit(ctx, s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(s.keys.account(sid)), "=", modRev)).
-			Then(clientv3.OpPut(s.keys.account(sid), encode(rec))).
-			Commit()
+			Then(clientv3.OpPut(s.keys.account(sid), value)),
+			s.holds(s.keys.account(sid), value))
 		if err != nil {
 			return store.Account{}, s.failure("update account", err)
 		}

@@ -94,13 +94,14 @@ func (s *Store) CreateBin(accountSID string, in store.BinInput) (store.Bin, erro
 			Template:     in.Template,
 		}
 		q.Bins, q.Bytes = q.Bins+1, q.Bytes+size
-		put, err := s.cli.Txn(ctx).
+		value := encode(rec)
+		put, err := s.commit(ctx, s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(s.keys.bin(rec.SID)), "=", 0),
 				clientv3.Compare(clientv3.ModRevision(s.keys.quota(accountSID)), "=", qRev)).
-			Then(clientv3.OpPut(s.keys.bin(rec.SID), encode(rec)),
+			Then(clientv3.OpPut(s.keys.bin(rec.SID), value),
 				clientv3.OpPut(s.keys.revision(rec.SID, 1), encode(rec.revisionRecord())),
-				clientv3.OpPut(s.keys.quota(accountSID), encode(q))).
-			Commit()
+				clientv3.OpPut(s.keys.quota(accountSID), encode(q))),
+			s.holds(s.keys.bin(rec.SID), value))
 		if err != nil {
 			return store.Bin{}, s.failure("create bin", err)
 		}
@@ -282,14 +283,15 @@ func (s *Store) saveRevision(op, accountSID, sid string, ifRevision int, content
 			}
 		}
 		next.Bytes += int64(len(next.Template)) - prunedBytes
-		ops[0] = clientv3.OpPut(s.keys.bin(sid), encode(next))
+		value := encode(next)
+		ops[0] = clientv3.OpPut(s.keys.bin(sid), value)
 		q := cur.quota
 		if err := s.opts.CheckQuota(q.Bins, q.Bytes, 0, next.Bytes-cur.rec.Bytes); err != nil {
 			return store.Bin{}, fmt.Errorf("bin %s: %w", sid, err)
 		}
 		q.Bytes += next.Bytes - cur.rec.Bytes
 		ops = append(ops, clientv3.OpPut(s.keys.quota(accountSID), encode(q)))
-		resp, err := s.cli.Txn(ctx).If(cur.unchanged(s.keys, sid, accountSID)...).Then(ops...).Commit()
+		resp, err := s.commit(ctx, s.cli.Txn(ctx).If(cur.unchanged(s.keys, sid, accountSID)...).Then(ops...), s.holds(s.keys.bin(sid), value))
 		if err != nil {
 			return store.Bin{}, s.failure(op, err)
 		}
@@ -327,13 +329,24 @@ func (s *Store) DeleteBin(accountSID, sid string, ifRevision int) error {
 		}
 		q := cur.quota
 		q.Bins, q.Bytes = q.Bins-1, q.Bytes-cur.rec.Bytes
-		resp, err := s.cli.Txn(ctx).If(cur.unchanged(s.keys, sid, accountSID)...).Then(
+		quota := encode(q)
+		// Saved when the bin is gone and the quota record holds what
+		// this delete wrote, since the read.
+		deleted := func(ctx context.Context) (int64, bool) {
+			bin, err := s.cli.Get(ctx, s.keys.bin(sid), clientv3.WithCountOnly())
+			if err != nil || bin.Count != 0 {
+				return 0, false
+			}
+			rev, ok := s.holds(s.keys.quota(accountSID), quota)(ctx)
+			return rev, ok && rev > cur.quotaRev
+		}
+		resp, err := s.commit(ctx, s.cli.Txn(ctx).If(cur.unchanged(s.keys, sid, accountSID)...).Then(
 			clientv3.OpDelete(s.keys.bin(sid)),
 			clientv3.OpDelete(s.keys.revisions(sid), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.keys.usage(sid)),
 			clientv3.OpDelete(s.keys.events(sid), clientv3.WithPrefix()),
-			clientv3.OpPut(s.keys.quota(accountSID), encode(q)),
-		).Commit()
+			clientv3.OpPut(s.keys.quota(accountSID), quota),
+		), deleted)
 		if err != nil {
 			return s.failure("delete bin", err)
 		}

@@ -37,6 +37,17 @@
 // once the watch shows that it landed. A crash loses at most the last
 // FlushInterval of a node's counts and events.
 //
+// # Space
+//
+// At its space quota (--quota-backend-bytes, 2 GiB by default) etcd raises
+// its NOSPACE alarm and refuses every write until the operator compacts,
+// defragments and clears the alarm. Meanwhile a node serves what it holds
+// and its reads of etcd work; writes fail with store.ErrNoSpace, having
+// saved nothing (etcd may save a write that it refuses, as it checks the
+// quota again while applying it: the store reads such a write back and
+// answers that it was saved); counts and events wait in memory, and
+// nodes can start. Once the alarm is cleared, writes work again.
+//
 // # Copies and backups
 //
 // A Store is a store.Copier: twimlbin migrate copies a bbolt file into

@@ -133,21 +133,31 @@ func setup(ctx context.Context, kv clientv3.KV, k keys, migs []migration) error 
 
 // loadSessionKey returns the session key, made now with a transaction that
 // only one node's can win when there is none, so every node reads the same.
+// A key already made is read with a plain read first: etcd refuses every
+// transaction that could write while it is out of space, and a node must
+// still start then.
 func loadSessionKey(ctx context.Context, kv clientv3.KV, k keys) ([]byte, error) {
-	key := make([]byte, sessionKeySize)
-	_, _ = rand.Read(key) // never fails (crypto/rand since Go 1.24)
-	resp, err := kv.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(k.sessionKey()), "=", 0)).
-		Then(clientv3.OpPut(k.sessionKey(), string(key))).
-		Else(clientv3.OpGet(k.sessionKey())).
-		Commit()
+	got, err := kv.Get(ctx, k.sessionKey())
 	if err != nil {
 		return nil, err
 	}
-	if resp.Succeeded {
-		return key, nil
+	kvs := got.Kvs
+	if len(kvs) == 0 {
+		key := make([]byte, sessionKeySize)
+		_, _ = rand.Read(key) // never fails (crypto/rand since Go 1.24)
+		resp, err := kv.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(k.sessionKey()), "=", 0)).
+			Then(clientv3.OpPut(k.sessionKey(), string(key))).
+			Else(clientv3.OpGet(k.sessionKey())).
+			Commit()
+		if err != nil {
+			return nil, err
+		}
+		if resp.Succeeded {
+			return key, nil
+		}
+		kvs = resp.Responses[0].GetResponseRange().Kvs
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) != 1 || len(kvs[0].Value) != sessionKeySize {
 		n := 0
 		if len(kvs) == 1 {

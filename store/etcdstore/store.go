@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -223,7 +224,8 @@ func (s *Store) failure(op string, err error) error {
 	}
 	switch {
 	case isNoSpace(err):
-		return fmt.Errorf("etcdstore: %s: etcd is at its space quota (%v): nothing was saved; compact and defragment it (etcdctl compact, etcdctl defrag), then clear the alarm (etcdctl alarm disarm), or raise --quota-backend-bytes: %w",
+		return fmt.Errorf("etcdstore: %s: etcd's database is at its space quota (%v), and etcd refuses every write until space is freed: nothing was saved; "+
+			"compact etcd's history and defragment every member (etcdctl compact REVISION, then etcdctl defrag --cluster), or raise --quota-backend-bytes, then clear the alarm (etcdctl alarm disarm): %w",
 			op, err, store.ErrNoSpace)
 	case isUnavailable(err):
 		s.health.failed(time.Now(), err)
@@ -259,6 +261,38 @@ func isUnavailable(err error) bool {
 // space quota.
 func isNoSpace(err error) bool {
 	return errors.Is(err, rpctypes.ErrNoSpace) || rpctypes.ErrorDesc(err) == rpctypes.ErrorDesc(rpctypes.ErrGRPCNoSpace)
+}
+
+// commit commits txn, a write, and returns etcd's answer, but for one:
+// etcd checks its space quota as it takes a write and again as it applies
+// it, and a write that passes the first check but not the second is saved
+// all the same while the answer is NOSPACE. On that answer commit asks
+// saved, which reads etcd with ranges (which the quota never refuses),
+// whether the write landed; if it did, commit returns the success etcd
+// would have answered, at the revision saved found it written.
+func (s *Store) commit(ctx context.Context, txn clientv3.Txn, saved func(context.Context) (rev int64, ok bool)) (*clientv3.TxnResponse, error) {
+	resp, err := txn.Commit()
+	if err == nil || !isNoSpace(err) {
+		return resp, err
+	}
+	rev, ok := saved(ctx)
+	if !ok {
+		return nil, err
+	}
+	return &clientv3.TxnResponse{Header: &etcdserverpb.ResponseHeader{Revision: rev}, Succeeded: true}, nil
+}
+
+// holds is the test of commit for a write that puts value at key, a value
+// no other write puts (each holds a new SID or a new timestamp): whether
+// key holds it, and since which revision.
+func (s *Store) holds(key, value string) func(context.Context) (int64, bool) {
+	return func(ctx context.Context) (int64, bool) {
+		resp, err := s.cli.Get(ctx, key)
+		if err != nil || len(resp.Kvs) == 0 || string(resp.Kvs[0].Value) != value {
+			return 0, false
+		}
+		return resp.Kvs[0].ModRevision, true
+	}
 }
 
 // Reachable returns nil while the node's watch of etcd is connected and

@@ -37,7 +37,18 @@
 // once the watch shows that it landed. A crash loses at most the last
 // FlushInterval of a node's counts and events.
 //
-// # Space
+// # History and space
+//
+// etcd keeps every version of every key until its history is compacted,
+// and the usage flushes of every node write often, so each node compacts
+// the history every Config.CompactInterval (5 minutes by default), to the
+// revision it had seen one interval before: etcd keeps about one interval
+// of history, which a watch lagging less than that never misses (one
+// further behind loads everything again), and reuses the space of what it
+// forgets. All nodes doing it is harmless. A node never defragments, which
+// blocks the member while it runs: the database file keeps its largest
+// size. A negative CompactInterval leaves compaction to etcd
+// (--auto-compaction-retention) or to the operator.
 //
 // At its space quota (--quota-backend-bytes, 2 GiB by default) etcd raises
 // its NOSPACE alarm and refuses every write until the operator compacts,

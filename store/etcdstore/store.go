@@ -28,6 +28,8 @@ const (
 	DefaultPrefix         = "/twimlbin/"
 	DefaultDialTimeout    = 5 * time.Second
 	DefaultRequestTimeout = 5 * time.Second
+	// DefaultCompactInterval is how often a node compacts etcd's history.
+	DefaultCompactInterval = 5 * time.Minute
 )
 
 // Config says which etcd cluster to use, where in it, and how.
@@ -46,6 +48,12 @@ type Config struct {
 	// RequestTimeout bounds every call into etcd, and every method of the
 	// Store that makes any, retries included; default 5s.
 	RequestTimeout time.Duration
+	// CompactInterval is how often the node compacts etcd's history, to
+	// the revision it had seen one interval earlier, so that etcd keeps
+	// the last interval of history and no more (see doc.go). Default
+	// DefaultCompactInterval; negative for never, when etcd compacts by
+	// itself (--auto-compaction-retention) or another program does.
+	CompactInterval time.Duration
 	// Options are the store's: flush interval, event and revision limits
 	// and quotas. NoSync and Check are bbolt's and mean nothing here;
 	// ReadOnly is refused.
@@ -82,11 +90,14 @@ type Store struct {
 
 	health  health
 	reloads atomic.Uint64 // loads after a compaction, since Open
+	// compactedTo is the revision up to which this node last compacted
+	// etcd's history, or found it compacted by another.
+	compactedTo atomic.Int64
 
 	ctx     context.Context // ends at Close
 	cancel  context.CancelFunc
 	watcher watcher
-	done    sync.WaitGroup // the flusher and the prober
+	done    sync.WaitGroup // the flusher, the prober and the compactor
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,7 +110,8 @@ var _ store.Store = (*Store)(nil)
 // migrating an older one), makes or reads the session key, loads every
 // account and bin into memory and starts watching the prefix for the
 // writes of other nodes, flushing usage every Options.FlushInterval and
-// checking that etcd answers. Close stops all that.
+// checking that etcd answers and compacting etcd's history every
+// CompactInterval. Close stops all that.
 //
 // ctx bounds Open; each call into etcd is bounded by RequestTimeout too.
 // An etcd that cannot be reached, or has no quorum, is an error wrapping
@@ -143,6 +155,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.done.Add(2)
 	go s.flusher()
 	go s.prober()
+	if cfg.CompactInterval > 0 {
+		s.done.Add(1)
+		go s.compactor(rev)
+	}
 	return s, nil
 }
 
@@ -165,6 +181,9 @@ func (cfg *Config) fill() error {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.CompactInterval == 0 {
+		cfg.CompactInterval = DefaultCompactInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

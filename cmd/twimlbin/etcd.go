@@ -34,6 +34,10 @@ type etcdFlags struct {
 	// certificate authority of the cluster's server certificates: the
 	// files of a secured cluster, PEM-encoded.
 	Cert, Key, CA string
+	// CompactInterval is how often the store compacts etcd's history; 0
+	// for never. Only serve has the flag: the other commands' stores do
+	// not live long enough to compact.
+	CompactInterval time.Duration
 }
 
 // define adds the flags to fs, with the environment as defaults.
@@ -54,6 +58,22 @@ func (f *etcdFlags) defineConnection(fs *flag.FlagSet, getenv func(string) strin
 	fs.StringVar(&f.Cert, "etcd-cert", getenv("TWIMLBIN_ETCD_CERT"), "client certificate file (PEM) for a cluster that requires one")
 	fs.StringVar(&f.Key, "etcd-key", getenv("TWIMLBIN_ETCD_KEY"), "key file (PEM) of --etcd-cert")
 	fs.StringVar(&f.CA, "etcd-ca", getenv("TWIMLBIN_ETCD_CA"), "certificate authority file (PEM) of the cluster's server certificates")
+}
+
+// defineCompaction adds --etcd-compact-interval, for serve, with the
+// environment as default. A variable that is not a duration is an error.
+func (f *etcdFlags) defineCompaction(fs *flag.FlagSet, getenv func(string) string) error {
+	f.CompactInterval = etcdstore.DefaultCompactInterval
+	if v := getenv("TWIMLBIN_ETCD_COMPACT_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("TWIMLBIN_ETCD_COMPACT_INTERVAL=%q is not a duration such as 5m (0 for never)", v)
+		}
+		f.CompactInterval = d
+	}
+	fs.DurationVar(&f.CompactInterval, "etcd-compact-interval", f.CompactInterval,
+		"how often each node compacts etcd's history, keeping the history of the last interval (0: never, for a cluster run with --auto-compaction-retention)")
+	return nil
 }
 
 func (f etcdFlags) enabled() bool { return f.Endpoints != "" }
@@ -95,6 +115,9 @@ func (f etcdFlags) check() error {
 	if (f.Cert == "") != (f.Key == "") {
 		return errors.New("--etcd-cert and --etcd-key go together: give both, or neither")
 	}
+	if f.CompactInterval < 0 {
+		return fmt.Errorf("--etcd-compact-interval %s is negative: give a duration such as 5m, or 0 to leave compaction to etcd", f.CompactInterval)
+	}
 	return nil
 }
 
@@ -125,25 +148,33 @@ func (f etcdFlags) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// open opens the store in the cluster.
+// open opens the store in the cluster: it connects, reads every account
+// and bin into memory and starts the watch that keeps them current.
 func (f etcdFlags) open(opts store.Options, logger *slog.Logger) (store.Store, error) {
-	endpoints, err := f.endpoints()
+	cfg, err := f.config(opts, logger)
 	if err != nil {
 		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), etcdOpenTimeout)
+	defer cancel()
+	return etcdstore.Open(ctx, cfg)
+}
+
+// config is the store's configuration of the flags.
+func (f etcdFlags) config(opts store.Options, logger *slog.Logger) (etcdstore.Config, error) {
+	endpoints, err := f.endpoints()
+	if err != nil {
+		return etcdstore.Config{}, err
 	}
 	tlsCfg, err := f.tlsConfig()
 	if err != nil {
-		return nil, err
+		return etcdstore.Config{}, err
 	}
-	return openEtcd(endpoints, f.Prefix, tlsCfg, opts, logger)
-}
-
-// openEtcd opens an etcd store: it connects, reads every account and bin
-// into memory and starts the watch that keeps them current.
-func openEtcd(endpoints []string, prefix string, tlsCfg *tls.Config, opts store.Options, logger *slog.Logger) (store.Store, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), etcdOpenTimeout)
-	defer cancel()
-	return etcdstore.Open(ctx, etcdstore.Config{Endpoints: endpoints, Prefix: prefix, TLS: tlsCfg, Options: opts, Logger: logger})
+	compact := f.CompactInterval
+	if compact == 0 {
+		compact = -1 // never, in etcdstore.Config's terms
+	}
+	return etcdstore.Config{Endpoints: endpoints, Prefix: f.Prefix, TLS: tlsCfg, CompactInterval: compact, Options: opts, Logger: logger}, nil
 }
 
 // storeName says where the data is, for the start-up line.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/twimlbin/twimlbin/store"
 )
 
 // writeCert writes a self-signed certificate and its key as PEM files.
@@ -57,4 +59,14 @@ func TestEtcdTLSConfig(t *testing.T) {
 	assert.ErrorContains(t, err, "holds no PEM certificate")
 	_, err = etcdFlags{Endpoints: "https://127.0.0.1:2379", CA: filepath.Join(dir, "missing.pem")}.tlsConfig()
 	assert.ErrorContains(t, err, "etcd certificate authority")
+}
+
+// TestEtcdCompactInterval: --etcd-compact-interval reaches the store, 0
+// as never; the commands without the flag do not compact.
+func TestEtcdCompactInterval(t *testing.T) {
+	for flag, want := range map[time.Duration]time.Duration{time.Hour: time.Hour, 0: -1} {
+		cfg, err := etcdFlags{Endpoints: "http://127.0.0.1:2379", CompactInterval: flag}.config(store.Options{}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, want, cfg.CompactInterval, "--etcd-compact-interval %s", flag)
+	}
 }

@@ -49,7 +49,9 @@ With --etcd-endpoints the data is kept in an etcd cluster instead of the
 file, and any number of equal serve processes over one cluster answer
 the same: put them behind a load balancer. Each holds every account and
 bin in memory, kept current by a watch; while the cluster cannot be
-reached it serves the bins it holds and answers writes 503.
+reached it serves the bins it holds and answers writes 503. Each compacts
+etcd's history every --etcd-compact-interval; when etcd is out of space
+(--quota-backend-bytes) writes answer 507 until the operator frees it.
 
 At start it refuses a corrupt database file, saying what is wrong, and
 exits 3. When the file was not closed cleanly (the server was killed or
@@ -63,7 +65,8 @@ TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS, TWIMLBIN_TRUSTED_PROXIES,
 TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
 TWIMLBIN_MAX_BYTES_PER_ACCOUNT, TWIMLBIN_CHECK_DB, TWIMLBIN_ETCD_ENDPOINTS,
 TWIMLBIN_ETCD_PREFIX, TWIMLBIN_ETCD_CERT, TWIMLBIN_ETCD_KEY,
-TWIMLBIN_ETCD_CA. A flag wins over its variable.
+TWIMLBIN_ETCD_CA, TWIMLBIN_ETCD_COMPACT_INTERVAL. A flag wins over its
+variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -191,6 +194,10 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&proxies, "trusted-proxies", proxies,
 		"comma-separated addresses or CIDR prefixes of the reverse proxies in front of twimlbin, whose X-Forwarded-For names the client for the limits on failed sign-ins and sign-ups (default: none, the client is the TCP peer)")
 	cfg.Etcd.define(fs, getenv)
+	if err := cfg.Etcd.defineCompaction(fs, getenv); err != nil {
+		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)
+		return cfg, exitUsage, false
+	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return cfg, code, false
 	}

@@ -36,7 +36,7 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, func(string) string { return "" }, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db", LogLevel: slog.LevelInfo,
-			RevisionsKept: 100, MaxBinsPerAccount: 10000, MaxBytesPerAccount: 256 << 20, Etcd: etcdFlags{Prefix: "/twimlbin/"}}, cfg)
+			RevisionsKept: 100, MaxBinsPerAccount: 10000, MaxBytesPerAccount: 256 << 20, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
 	})
 	t.Run("environment", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
@@ -45,7 +45,7 @@ func TestParseServeConfig(t *testing.T) {
 			WebAddr: ":9001", WebPublicURL: "https://twimlbin.example.com",
 			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
-			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20, CheckDB: true, Etcd: etcdFlags{Prefix: "/twimlbin/"}}, cfg)
+			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20, CheckDB: true, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error",
@@ -91,6 +91,7 @@ func TestParseServeConfig(t *testing.T) {
 		{"etcd cert without key", []string{"--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-cert", "c.pem"}, "--etcd-cert and --etcd-key go together"},
 		{"etcd TLS without etcd", []string{"--etcd-ca", "ca.pem"}, "need --etcd-endpoints"},
 		{"--read-only with etcd", []string{"--etcd-endpoints", "http://127.0.0.1:2379", "--read-only"}, "with --etcd-endpoints the data is in etcd"},
+		{"etcd compact interval", []string{"--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-compact-interval", "-1m"}, "--etcd-compact-interval -1m0s is negative: give a duration such as 5m, or 0"},
 	} {
 		t.Run("bad "+tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -101,20 +102,25 @@ func TestParseServeConfig(t *testing.T) {
 		})
 	}
 	t.Run("etcd", func(t *testing.T) {
-		cfg, _, ok := parseServeConfig([]string{"--etcd-prefix", "/bins/"}, func(k string) string {
-			return map[string]string{"TWIMLBIN_ETCD_ENDPOINTS": "http://10.0.0.1:2379, http://10.0.0.2:2379",
-				"TWIMLBIN_ETCD_PREFIX": "/other/", "TWIMLBIN_ETCD_CERT": "c.pem", "TWIMLBIN_ETCD_KEY": "k.pem", "TWIMLBIN_ETCD_CA": "ca.pem"}[k]
-		}, &bytes.Buffer{})
+		env := map[string]string{"TWIMLBIN_ETCD_ENDPOINTS": "http://10.0.0.1:2379, http://10.0.0.2:2379",
+			"TWIMLBIN_ETCD_PREFIX": "/other/", "TWIMLBIN_ETCD_CERT": "c.pem", "TWIMLBIN_ETCD_KEY": "k.pem", "TWIMLBIN_ETCD_CA": "ca.pem",
+			"TWIMLBIN_ETCD_COMPACT_INTERVAL": "1h"}
+		cfg, _, ok := parseServeConfig([]string{"--etcd-prefix", "/bins/"}, func(k string) string { return env[k] }, &bytes.Buffer{})
 		require.True(t, ok)
-		assert.Equal(t, etcdFlags{Endpoints: "http://10.0.0.1:2379, http://10.0.0.2:2379", Prefix: "/bins/", Cert: "c.pem", Key: "k.pem", CA: "ca.pem"}, cfg.Etcd)
+		assert.Equal(t, etcdFlags{Endpoints: "http://10.0.0.1:2379, http://10.0.0.2:2379", Prefix: "/bins/", Cert: "c.pem", Key: "k.pem", CA: "ca.pem",
+			CompactInterval: time.Hour}, cfg.Etcd)
 		endpoints, err := cfg.Etcd.endpoints()
 		require.NoError(t, err)
 		assert.Equal(t, []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379"}, endpoints)
 		_, err = cfg.Etcd.tlsConfig()
 		assert.ErrorContains(t, err, "etcd client certificate c.pem and key k.pem", "files that do not exist")
+
+		never, _, ok := parseServeConfig([]string{"--etcd-compact-interval", "0"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Zero(t, never.Etcd.CompactInterval, "the flag wins over its variable")
 	})
 	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY",
-		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT", "TWIMLBIN_CHECK_DB"} {
+		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT", "TWIMLBIN_CHECK_DB", "TWIMLBIN_ETCD_COMPACT_INTERVAL"} {
 		t.Run("bad "+name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(nil, func(k string) string {

@@ -259,9 +259,13 @@ func (s *Store) watchOnce(ctx context.Context) error {
 		}
 		s.health.watching(time.Now())
 		if resp.IsProgressNotify() {
-			s.mu.Lock()
-			s.mem.passed(resp.Header.Revision)
-			s.mu.Unlock()
+			// News that the watch lives, and no more: etcd without the
+			// fix of etcd-io/etcd#15220 (Debian's 3.4.23 among them)
+			// answers RequestProgress with its current revision while
+			// this watch may still have older events to send, as after
+			// it starts again from an older revision. Memory taking that
+			// revision as passed would skip those events, so it moves
+			// with the events applied only.
 			continue
 		}
 		if len(resp.Events) == 0 {

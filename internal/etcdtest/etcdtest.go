@@ -13,6 +13,7 @@
 package etcdtest
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -256,6 +257,31 @@ func (c *Cluster) WaitHealthy(i int, timeout time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Leader returns the index of the member that leads the cluster, as the
+// members' metrics say (etcd_server_is_leader), so that a test can kill
+// the leader and make the others elect a new one. It is an error when no
+// member that answers says it leads: during an election, or without
+// quorum.
+func (c *Cluster) Leader() (int, error) {
+	client := &http.Client{Timeout: time.Second}
+	for i, m := range c.members {
+		resp, err := client.Get(m.clientURL + "/metrics")
+		if err != nil {
+			continue
+		}
+		leads := false
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			leads = leads || sc.Text() == "etcd_server_is_leader 1"
+		}
+		resp.Body.Close()
+		if leads {
+			return i, nil
+		}
+	}
+	return 0, errors.New("etcdtest: no member says it leads the cluster: an election is under way, or most members are down")
 }
 
 // Close stops every member.

@@ -36,23 +36,32 @@ func put(t *testing.T, endpoint string) int {
 }
 
 // TestClusterSurvivesAKilledMember: a 3-member cluster keeps taking writes
-// with one member killed, and the member rejoins over its data.
+// with its leader killed, another member leads, and the member rejoins
+// over its data.
 func TestClusterSurvivesAKilledMember(t *testing.T) {
 	c := Start(t, 3)
 	if len(c.Endpoints) != 3 {
 		t.Fatalf("%d endpoints, want 3", len(c.Endpoints))
 	}
-	c.Kill(1)
-	if code := put(t, c.Endpoints[0]); code != http.StatusOK {
-		t.Fatalf("put with one member killed: status %d", code)
-	}
-	if err := c.Restart(1); err != nil {
+	leader, err := c.Leader()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitHealthy(1, startTimeout); err != nil {
+	c.Kill(leader)
+	other := (leader + 1) % 3
+	if code := put(t, c.Endpoints[other]); code != http.StatusOK {
+		t.Fatalf("put with the leader killed: status %d", code)
+	}
+	if next, err := c.Leader(); err != nil || next == leader {
+		t.Fatalf("after the leader, member %d, was killed: Leader() = %d, %v; want another member", leader, next, err)
+	}
+	if err := c.Restart(leader); err != nil {
 		t.Fatal(err)
 	}
-	if code := put(t, c.Endpoints[1]); code != http.StatusOK {
+	if err := c.WaitHealthy(leader, startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if code := put(t, c.Endpoints[leader]); code != http.StatusOK {
 		t.Fatalf("put through the restarted member: status %d", code)
 	}
 }

@@ -57,29 +57,51 @@ type crashBin struct {
 	sid   string
 	acked int            // the highest revision answered with a 2xx
 	wrote map[int]string // the template sent for each revision not older than acked
-	// unknown: a write to revision acked+1 got no answer, so it may or may
-	// not have been committed.
+	// unknown: a write to revision acked+1 got no answer, or one saying
+	// the store was unreachable, so it may or may not have been committed.
 	unknown bool
 }
 
 // crashWriter creates and updates its bins as fast as the server answers.
-// Only its goroutine touches it during a cycle; the test reads it between
-// cycles.
+// Only its goroutine touches it while it runs; the test reads it once run
+// has returned.
 type crashWriter struct {
 	id      int
 	bins    []*crashBin
-	orphans map[string]bool // templates of creates that got no answer
+	orphans map[string]bool // templates of creates whose outcome is unknown
 	seq     int
-	acks    int // writes answered with a 2xx, over every cycle
+	acked   []time.Time // when each write answered with a 2xx was answered, over every cycle
+	// refused are when writes were answered 503 with code 10509: the
+	// store (an etcd cluster) was unreachable. Their outcome is unknown,
+	// but the server answers, so the writer goes on: its next write to the
+	// bin sends the same template again, with the same If-Match.
+	refused []time.Time
+	slowest time.Duration // the longest wait for an answer
 	// unanswered counts writes cut off by a kill, and committed those of
-	// them found stored after the restart.
+	// them, and of the refused, found stored later.
 	unanswered, committed int
 	rnd                   *rand.Rand
-	failures              []string // answers that should never happen
+	// sent, when set, is told every template before it is sent to a bin
+	// (a create's once its SID is known), for readers of the bins.
+	sent     func(sid, tmpl string)
+	failures []string // answers that should never happen
 }
+
+// newCrashWriters returns n writers, their random choices made from seed.
+func newCrashWriters(n int, seed uint64) []*crashWriter {
+	writers := make([]*crashWriter, n)
+	for i := range writers {
+		writers[i] = &crashWriter{id: i, orphans: map[string]bool{}, rnd: rand.New(rand.NewPCG(seed, uint64(i+1)))}
+	}
+	return writers
+}
+
+// acks is the number of writes answered with a 2xx.
+func (w *crashWriter) acks() int { return len(w.acked) }
 
 // run writes until ctx is done or a write gets no answer (the server was
 // killed); its outcome is then unknown and the writer stops for the cycle.
+// A write under way when ctx ends is finished.
 func (w *crashWriter) run(ctx context.Context, c *faultClient) {
 	for ctx.Err() == nil {
 		w.seq++
@@ -96,8 +118,28 @@ func (w *crashWriter) run(ctx context.Context, c *faultClient) {
 	}
 }
 
+// send sends one write, to its end even if ctx ends meanwhile, and
+// keeps the longest wait for an answer.
+func (w *crashWriter) send(ctx context.Context, c *faultClient, path, tmpl string, ifMatch int) (faultResponse, error) {
+	start := time.Now()
+	resp, err := c.do(context.WithoutCancel(ctx), http.MethodPost, path, map[string]string{"template": tmpl}, ifMatch)
+	w.slowest = max(w.slowest, time.Since(start))
+	return resp, err
+}
+
+// refusal records a 503 answer to a write, which must say that the store
+// was unreachable and the change not saved; it reports whether it did.
+func (w *crashWriter) refusal(what string, resp faultResponse) bool {
+	if problem := storeUnreachableProblem(resp); problem != "" {
+		w.failures = append(w.failures, fmt.Sprintf("%s: %s", what, problem))
+		return false
+	}
+	w.refused = append(w.refused, time.Now())
+	return true
+}
+
 func (w *crashWriter) create(ctx context.Context, c *faultClient, tmpl string) bool {
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/bins", map[string]string{"template": tmpl}, 0)
+	resp, err := w.send(ctx, c, "/api/v1/bins", tmpl, 0)
 	var b faultBin
 	if err == nil && resp.status == http.StatusCreated {
 		err = json.Unmarshal(resp.body, &b)
@@ -109,21 +151,36 @@ func (w *crashWriter) create(ctx context.Context, c *faultClient, tmpl string) b
 		w.orphans[tmpl] = true
 		w.unanswered++
 		return false
+	case resp.status == http.StatusServiceUnavailable:
+		// The same, but the server answers: write on.
+		w.orphans[tmpl] = true
+		return w.refusal("create", resp)
 	case resp.status != http.StatusCreated:
 		w.failures = append(w.failures, fmt.Sprintf("create: %d %s", resp.status, resp.body))
 		return false
 	case b.Revision != 1 || b.Template != tmpl:
 		w.failures = append(w.failures, fmt.Sprintf("create answered revision %d with a template of %d bytes, want 1 and %d", b.Revision, len(b.Template), len(tmpl)))
 	}
+	if w.sent != nil {
+		w.sent(b.SID, tmpl)
+	}
 	w.bins = append(w.bins, &crashBin{sid: b.SID, acked: 1, wrote: map[int]string{1: tmpl}})
-	w.acks++
+	w.acked = append(w.acked, time.Now())
 	return true
 }
 
 func (w *crashWriter) update(ctx context.Context, c *faultClient, b *crashBin, tmpl string) bool {
 	next := b.acked + 1
+	if b.unknown {
+		// The write to next that was refused is sent again, so that
+		// whichever attempt is saved, next holds its template.
+		tmpl = b.wrote[next]
+	}
 	b.wrote[next] = tmpl
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/bins/"+b.sid, map[string]string{"template": tmpl}, b.acked)
+	if w.sent != nil {
+		w.sent(b.sid, tmpl)
+	}
+	resp, err := w.send(ctx, c, "/api/v1/bins/"+b.sid, tmpl, b.acked)
 	if resp.status == http.StatusOK {
 		// The status is sent after the commit: the write is acknowledged
 		// even if the body was cut short.
@@ -134,14 +191,27 @@ func (w *crashWriter) update(ctx context.Context, c *faultClient, b *crashBin, t
 			}
 		}
 		b.acked = next
+		b.unknown = false
 		delete(b.wrote, next-1)
-		w.acks++
+		w.acked = append(w.acked, time.Now())
 		return err == nil
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		b.unknown = true
 		w.unanswered++
 		return false
+	case resp.status == http.StatusServiceUnavailable:
+		b.unknown = true
+		return w.refusal("update of "+b.sid, resp)
+	case resp.status == http.StatusPreconditionFailed && b.unknown:
+		// The bin is past acked: only this writer writes it, so the
+		// refused write to next was saved after all.
+		b.acked = next
+		b.unknown = false
+		delete(b.wrote, next-1)
+		w.committed++
+		return true
 	}
 	w.failures = append(w.failures, fmt.Sprintf("update of %s at revision %d: %d %s", b.sid, b.acked, resp.status, resp.body))
 	return false
@@ -163,24 +233,56 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		t.Skip("kills and restarts the server many times")
 	}
 	n := crashCycleCount(t)
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "twimlbin.db")
+	sid, token := createFaultAccount(t, bin, db)
+	writers, orphans := runCrashCycles(t, n, sid, token,
+		func() *faultServer { return startFaultServer(t, bin, db, "warn") },
+		func() { checkCrashedFile(t, db, sid) })
+
+	// The last restart: check every write, stop gracefully, and check the
+	// file once more and every bin in it.
+	srv := startFaultServer(t, bin, db, "warn")
+	c := newFaultClient(srv.base, sid, token)
+	verifyCrashWrites(t, c, writers, orphans)
+	require.NoError(t, srv.stop(t), "serve should exit 0 after SIGTERM; stderr:\n%s", srv.stderr.String())
+	sdb, err := store.Open(db, store.Options{})
+	require.NoError(t, err)
+	defer sdb.Close()
+	require.NoError(t, sdb.Check())
+	acks, unanswered, committed := 0, 0, 0
+	for _, w := range writers {
+		acks, unanswered, committed = acks+w.acks(), unanswered+w.unanswered, committed+w.committed
+		for _, b := range w.bins {
+			got, err := sdb.Bin(sid, b.sid)
+			require.NoError(t, err)
+			require.Equal(t, b.acked, got.Revision, b.sid)
+			require.Equal(t, b.wrote[b.acked], got.Template, b.sid)
+		}
+	}
+	require.NoError(t, sdb.Close())
+	t.Logf("%d kill cycles, %d acknowledged writes, 0 lost; %d writes cut off by a kill, of which %d updates and %d creates were committed",
+		n, acks, unanswered, committed, len(orphans))
+}
+
+// runCrashCycles runs n kill cycles of writers over the server that start
+// starts: each starts it, checks every write so far (but the first),
+// lets the writers write through it for a random moment, kills it with
+// SIGKILL and calls afterKill. It returns the writers and the bins found
+// whose create got no answer. The writers' random choices and the kill
+// times come from -crash.seed, or a seed it logs.
+func runCrashCycles(t *testing.T, n int, sid, token string, start func() *faultServer, afterKill func()) ([]*crashWriter, map[string]bool) {
+	t.Helper()
 	seed := *crashSeed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	t.Logf("%d kill cycles, seed %d (rerun with -crash.seed=%d)", n, seed, seed)
 	rnd := rand.New(rand.NewPCG(seed, 0))
-
-	bin := buildBinary(t)
-	db := filepath.Join(t.TempDir(), "twimlbin.db")
-	sid, token := createFaultAccount(t, bin, db)
-
-	writers := make([]*crashWriter, crashWriters)
-	for i := range writers {
-		writers[i] = &crashWriter{id: i, orphans: map[string]bool{}, rnd: rand.New(rand.NewPCG(seed, uint64(i+1)))}
-	}
-	orphans := map[string]bool{} // bins found whose create got no answer
+	writers := newCrashWriters(crashWriters, seed)
+	orphans := map[string]bool{}
 	for cycle := 1; cycle <= n; cycle++ {
-		srv := startFaultServer(t, bin, db, "warn")
+		srv := start()
 		c := newFaultClient(srv.base, sid, token)
 		if cycle > 1 {
 			verifyCrashWrites(t, c, writers, orphans)
@@ -199,32 +301,42 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		for _, w := range writers {
 			require.Empty(t, w.failures, "cycle %d, writer %d", cycle, w.id)
 		}
-		checkCrashedFile(t, db, sid)
+		afterKill()
 	}
+	return writers, orphans
+}
 
-	// The last restart: check every write, stop gracefully, and check the
-	// file once more and every bin in it.
-	srv := startFaultServer(t, bin, db, "warn")
-	c := newFaultClient(srv.base, sid, token)
-	verifyCrashWrites(t, c, writers, orphans)
-	require.NoError(t, srv.stop(t), "serve should exit 0 after SIGTERM; stderr:\n%s", srv.stderr.String())
-	sdb, err := store.Open(db, store.Options{})
-	require.NoError(t, err)
-	defer sdb.Close()
-	require.NoError(t, sdb.Check())
-	acks, unanswered, committed := 0, 0, 0
-	for _, w := range writers {
-		acks, unanswered, committed = acks+w.acks, unanswered+w.unanswered, committed+w.committed
-		for _, b := range w.bins {
-			got, err := sdb.Bin(sid, b.sid)
-			require.NoError(t, err)
-			require.Equal(t, b.acked, got.Revision, b.sid)
-			require.Equal(t, b.wrote[b.acked], got.Template, b.sid)
+// listStoredBins lists every bin of the client's account through the API,
+// with its template, by SID.
+func listStoredBins(ctx context.Context, c *faultClient) (map[string]faultBin, error) {
+	stored := map[string]faultBin{}
+	path := "/api/v1/bins?page_size=1000&include=template"
+	for path != "" {
+		resp, err := c.do(ctx, http.MethodGet, path, nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		if resp.status != http.StatusOK {
+			return nil, fmt.Errorf("%s%s: %d %s", c.base, path, resp.status, resp.body)
+		}
+		var page struct {
+			Bins []faultBin `json:"bins"`
+			Meta struct {
+				NextPageURI *string `json:"next_page_uri"`
+			} `json:"meta"`
+		}
+		if err := json.Unmarshal(resp.body, &page); err != nil {
+			return nil, fmt.Errorf("%s%s: %w", c.base, path, err)
+		}
+		for _, b := range page.Bins {
+			stored[b.SID] = b
+		}
+		path = ""
+		if page.Meta.NextPageURI != nil {
+			path = *page.Meta.NextPageURI
 		}
 	}
-	require.NoError(t, sdb.Close())
-	t.Logf("%d kill cycles, %d acknowledged writes, 0 lost; %d writes cut off by a kill, of which %d updates and %d creates were committed",
-		n, acks, unanswered, committed, len(orphans))
+	return stored, nil
 }
 
 // checkCrashedFile opens the database a killed server left, as the next
@@ -259,27 +371,8 @@ func checkCrashedFile(t *testing.T, path, accountSID string) {
 // one builds on it.
 func verifyCrashWrites(t *testing.T, c *faultClient, writers []*crashWriter, orphans map[string]bool) {
 	t.Helper()
-	stored := map[string]faultBin{}
-	path := "/api/v1/bins?page_size=1000&include=template"
-	for path != "" {
-		resp, err := c.do(t.Context(), http.MethodGet, path, nil, 0)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
-		var page struct {
-			Bins []faultBin `json:"bins"`
-			Meta struct {
-				NextPageURI *string `json:"next_page_uri"`
-			} `json:"meta"`
-		}
-		require.NoError(t, json.Unmarshal(resp.body, &page))
-		for _, b := range page.Bins {
-			stored[b.SID] = b
-		}
-		path = ""
-		if page.Meta.NextPageURI != nil {
-			path = *page.Meta.NextPageURI
-		}
-	}
+	stored, err := listStoredBins(t.Context(), c)
+	require.NoError(t, err)
 
 	for _, w := range writers {
 		for _, b := range w.bins {

@@ -17,6 +17,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -105,6 +107,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// reconnectMaxDelay is the longest a node waits between attempts to reach
+// an etcd member that does not answer.
+const reconnectMaxDelay = time.Second
+
 // Open connects to the etcd cluster of cfg, writes the schema version
 // under the prefix when there is none (refusing data of a newer twimlbin,
 // migrating an older one), makes or reads the session key, loads every
@@ -126,6 +132,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		DialTimeout: cfg.DialTimeout,
 		Context:     context.WithoutCancel(ctx),
 		Logger:      zap.NewNop(), // the store logs what matters through cfg.Logger
+		// gRPC waits ever longer between attempts to reach a member that
+		// is down, up to two minutes by default: after a long outage,
+		// writes would stay refused that long after etcd is back.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
+			MinConnectTimeout: cfg.DialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: open: connect to etcd at %s: %w", strings.Join(cfg.Endpoints, ", "), err)

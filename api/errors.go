@@ -44,7 +44,7 @@ const (
 	codeRenderFailed = 10401 // 500: the bin URL could not render under the strict policy
 
 	codeInternal    = 10500 // 500
-	codeDiskFull    = 10507 // 507: the database's disk is full; nothing was saved
+	codeDiskFull    = 10507 // 507: the database's disk is full, or etcd's space quota reached; nothing was saved
 	codeReadOnly    = 10508 // 503: the database cannot be written; nothing was saved
 	codeUnavailable = 10509 // 503: the store (an etcd cluster) cannot be reached; the write was most likely not saved
 	codeNotReady    = 10503 // 503: /readyz while the store is unreachable or the server drains
@@ -226,7 +226,7 @@ func (s *Server) toError(err error) *Error {
 		return e
 	case errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		e := newError(http.StatusInsufficientStorage, codeDiskFull,
-			"The server's disk is full; nothing was saved. Bins are still served; retry once space is freed.")
+			"The server's database has no space left (its disk is full, or its etcd cluster is at its space quota); nothing was saved. Bins are still served; retry once space is freed.")
 		e.cause = err
 		return e
 	}

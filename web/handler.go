@@ -155,7 +155,7 @@ func storageError(err error) *pageError {
 			message: "This server could not reach its database cluster in time, so this was most likely not saved; bins are still served. Check the page again in a few seconds before you retry.", cause: err}
 	case errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return &pageError{status: http.StatusInsufficientStorage, title: "Nothing can be saved",
-			message: "This server's disk is full, so nothing was saved; bins are still served. Try again once the operator has freed space.", cause: err}
+			message: "This server's database has no space left, so nothing was saved; bins are still served. Try again once the operator has freed space.", cause: err}
 	}
 	return nil
 }

@@ -49,14 +49,17 @@ type loadTest struct {
 	wrkNote  string // why wrk is skipped
 	serves   int    // serve processes started, to name their logs
 
-	entry      templates.Entry
-	query      string // the backend's parameters
-	form       string // Twilio's parameters
-	golden     []byte
-	accountSID string
-	authToken  string
-	oneSID     string   // the only bin of the second database of part 3
-	sids       []string // every bin stored
+	etcdPath    string // the etcd server binary; "" skips part 4
+	etcdNote    string // why part 4 is skipped
+	etcdVersion string
+
+	entry   templates.Entry
+	query   string // the backend's parameters
+	form    string // Twilio's parameters
+	golden  []byte
+	account serveAccount // of the serve of parts 1 to 3
+	oneSID  string       // the only bin of the second database of part 3
+	sids    []string     // every bin stored by parts 1 to 3
 }
 
 func (lt *loadTest) printf(format string, args ...any) {
@@ -64,7 +67,8 @@ func (lt *loadTest) printf(format string, args ...any) {
 }
 
 // setUp finds or builds what the run needs: the gallery's bin, the
-// twimlbin binary, the peer's executable and body, and wrk.
+// peer's executable and body, the etcd server, the twimlbin binary, and
+// wrk.
 func (lt *loadTest) setUp() error {
 	entry, ok := templates.Get("client-contextual-call")
 	if !ok {
@@ -82,6 +86,13 @@ func (lt *loadTest) setUp() error {
 	lt.peerBody = filepath.Join(lt.dir, "peer-body.xml")
 	if err := os.WriteFile(lt.peerBody, lt.golden, 0o644); err != nil {
 		return err
+	}
+
+	if !lt.cfg.peerOnly {
+		lt.findEtcd()
+		if lt.cfg.etcdOnly && lt.etcdPath == "" {
+			return fmt.Errorf("-etcd-only: %s", lt.etcdNote)
+		}
 	}
 
 	if lt.twimlbin = lt.cfg.twimlbin; lt.twimlbin == "" {
@@ -111,14 +122,28 @@ func (lt *loadTest) run(ctx context.Context) error {
 	lt.printf("requests as Twilio makes them: POST, %d query and %d form bytes, %d-byte answer\n\n",
 		len(lt.query), len(lt.form), len(lt.golden))
 
+	if !lt.cfg.etcdOnly {
+		if err := lt.bboltParts(ctx); err != nil || lt.cfg.peerOnly {
+			return err
+		}
+		lt.printf("\n")
+	}
+	err := lt.etcdBackend(ctx)
+	lt.printf("\nload average after: %s\n", loadAverage())
+	return err
+}
+
+// bboltParts runs parts 1 to 3, each serve over a bbolt file; only part 1
+// with -peer-only.
+func (lt *loadTest) bboltParts(ctx context.Context) error {
 	// Parts 1 and 2 share a serve over the database that part 3 fills up
 	// to -bins; the second serve of part 3 holds one bin.
 	many, one := filepath.Join(lt.dir, "x.db"), filepath.Join(lt.dir, "one.db")
-	srv, acct, err := lt.startServe("serve", many, true)
+	srv, acct, err := lt.startServe("serve", dbFlags(many), true)
 	if err != nil {
 		return err
 	}
-	lt.accountSID, lt.authToken = acct.sid, acct.token
+	lt.account = acct
 	err = lt.againstPeer(ctx, srv)
 	if err == nil && !lt.cfg.peerOnly {
 		err = lt.creates(ctx, srv)
@@ -133,17 +158,15 @@ func (lt *loadTest) run(ctx context.Context) error {
 	if err := lt.fill(many, one); err != nil {
 		return err
 	}
-	err = lt.manyBins(ctx, many, one)
-	lt.printf("\nload average after: %s\n", loadAverage())
-	return err
+	return lt.manyBins(ctx, many, one)
 }
 
-// startServe starts the twimlbin binary serving the database at path, its
-// log in a file of its own.
-func (lt *loadTest) startServe(name, path string, firstAccount bool) (*server, serveAccount, error) {
+// startServe starts the twimlbin binary serving the store of storeFlags
+// (dbFlags, etcdServeFlags), its log in a file of its own.
+func (lt *loadTest) startServe(name string, storeFlags []string, firstAccount bool) (*server, serveAccount, error) {
 	lt.serves++
 	log := filepath.Join(lt.dir, fmt.Sprintf("serve-%d.log", lt.serves))
-	return startServe(name, lt.twimlbin, path, log, firstAccount)
+	return startServe(name, lt.twimlbin, storeFlags, log, firstAccount)
 }
 
 // newAccount creates an account in the database at path.
@@ -162,9 +185,9 @@ func (lt *loadTest) newAccount(path string) (sid string, err error) {
 // againstPeer stores the contextual-calling bin through serve's API and
 // times its URL against the peer, with this tool's client and with wrk.
 func (lt *loadTest) againstPeer(ctx context.Context, srv *server) error {
-	sid, status, err := lt.createBin(srv.client, srv.addr)
-	if err != nil || status != http.StatusCreated {
-		return fmt.Errorf("creating the bin through the API: status %d, %v", status, err)
+	sid, err := lt.createOneBin(srv, lt.account)
+	if err != nil {
+		return err
 	}
 	lt.sids = []string{sid}
 	peer, err := startPeer(lt.peerExe, lt.peerBody)
@@ -323,6 +346,18 @@ func equalHeaders(a, b http.Header) bool {
 
 // creates times POST /api/v1/bins from several clients.
 func (lt *loadTest) creates(ctx context.Context, srv *server) error {
+	total, sids := lt.timeCreates(ctx, srv, lt.account)
+	lt.sids = append(lt.sids, sids...)
+	lt.printf("2. Creates through the API: POST /api/v1/bins, %d clients, fsync on\n  %s\n",
+		lt.cfg.createClients, lt.line("creates", total))
+	lt.count(total)
+	return nil
+}
+
+// timeCreates creates contextual-calling bins through the API of srv as
+// acct, from -create-clients clients for -create-duration, and returns
+// the run and the bins created.
+func (lt *loadTest) timeCreates(ctx context.Context, srv *server, acct serveAccount) (loadResult, []string) {
 	ctx, cancel := context.WithTimeout(ctx, lt.cfg.createDuration)
 	defer cancel()
 	transport := &http.Transport{MaxIdleConnsPerHost: lt.cfg.createClients}
@@ -330,6 +365,7 @@ func (lt *loadTest) creates(ctx context.Context, srv *server) error {
 	client := &http.Client{Transport: transport, Timeout: requestTimeout}
 	var mu sync.Mutex
 	var results []loadResult
+	var created []string
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range lt.cfg.createClients {
@@ -338,7 +374,7 @@ func (lt *loadTest) creates(ctx context.Context, srv *server) error {
 			var sids []string
 			for ctx.Err() == nil {
 				t := time.Now()
-				sid, status, err := lt.createBin(client, srv.addr)
+				sid, status, err := lt.createBin(client, srv.addr, acct)
 				if err == nil && status != http.StatusCreated {
 					err = fmt.Errorf("status %d", status)
 				}
@@ -356,16 +392,13 @@ func (lt *loadTest) creates(ctx context.Context, srv *server) error {
 			mu.Lock()
 			defer mu.Unlock()
 			results = append(results, res)
-			lt.sids = append(lt.sids, sids...)
+			created = append(created, sids...)
 		})
 	}
 	wg.Wait()
 	total := merge(results)
 	total.elapsed = time.Since(start)
-	lt.printf("2. Creates through the API: POST /api/v1/bins, %d clients, fsync on\n  %s\n",
-		lt.cfg.createClients, lt.line("creates", total))
-	lt.count(total)
-	return nil
+	return total, created
 }
 
 // fill stores bins through the store, without fsync, in the database at
@@ -377,24 +410,19 @@ func (lt *loadTest) fill(many, one string) error {
 		return err
 	}
 	start := time.Now()
-	in := store.BinInput{FriendlyName: "loadtest", Template: lt.entry.Template, RenderPolicy: "strict"}
-	n := 0
-	for len(lt.sids) < lt.cfg.bins {
-		b, err := db.CreateBin(lt.accountSID, in)
-		if err != nil {
-			db.Close()
-			return err
-		}
-		lt.sids = append(lt.sids, b.SID)
-		n++
+	sids, err := lt.fillBins(db, []string{lt.account.sid}, lt.cfg.bins-len(lt.sids))
+	if err != nil {
+		db.Close()
+		return err
 	}
+	lt.sids = append(lt.sids, sids...)
 	elapsed := time.Since(start)
 	size := db.Stats().FileSize
 	if err := db.Close(); err != nil {
 		return err
 	}
 	lt.printf("3. %d bins: %d stored through the store (one transaction each, no fsync) in %s; %.0f MiB of data\n",
-		len(lt.sids), n, elapsed.Round(time.Millisecond), float64(size)/(1<<20))
+		len(lt.sids), len(sids), elapsed.Round(time.Millisecond), float64(size)/(1<<20))
 
 	oneAccount, err := lt.newAccount(one)
 	if err != nil {
@@ -403,21 +431,52 @@ func (lt *loadTest) fill(many, one string) error {
 	if db, err = store.Open(one, store.Options{}); err != nil {
 		return err
 	}
-	b, err := db.CreateBin(oneAccount, in)
+	b, err := db.CreateBin(oneAccount, lt.binInput())
 	lt.oneSID = b.SID
 	return errors.Join(err, db.Close())
+}
+
+// binInput is the contextual-calling bin, as stored.
+func (lt *loadTest) binInput() store.BinInput {
+	return store.BinInput{FriendlyName: "loadtest", Template: lt.entry.Template, RenderPolicy: "strict"}
+}
+
+// fillBins creates n contextual-calling bins through st, one writer per
+// account of accounts taking the next bin until n are made, and returns
+// their SIDs. Over etcd, the creates of one account take turns on its
+// quota record, so writers of different accounts are what runs at once;
+// over bbolt, one transaction commits at a time whatever the writers.
+func (lt *loadTest) fillBins(st store.Store, accounts []string, n int) ([]string, error) {
+	var next atomic.Int64
+	sids := make([][]string, len(accounts))
+	errs := make([]error, len(accounts))
+	var wg sync.WaitGroup
+	for i, acct := range accounts {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				b, err := st.CreateBin(acct, lt.binInput())
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				sids[i] = append(sids[i], b.SID)
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(sids...), errors.Join(errs...)
 }
 
 // manyBins serves the database at many, requests every bin once, then
 // times a random bin per request against the one bin of the database at
 // one, served by a second serve, and reports the first one's memory.
 func (lt *loadTest) manyBins(ctx context.Context, many, one string) (err error) {
-	srvMany, _, err := lt.startServe(fmt.Sprintf("serve with %d bins", len(lt.sids)), many, false)
+	srvMany, _, err := lt.startServe(fmt.Sprintf("serve with %d bins", len(lt.sids)), dbFlags(many), false)
 	if err != nil {
 		return err
 	}
 	defer func() { err = cmp.Or(err, lt.closeServe(srvMany)) }()
-	srvOne, _, err := lt.startServe("serve with one bin", one, false)
+	srvOne, _, err := lt.startServe("serve with one bin", dbFlags(one), false)
 	if err != nil {
 		return err
 	}
@@ -591,14 +650,35 @@ func (lt *loadTest) binRequest(buf []byte, addr, path string, sid []byte) []byte
 	return append(buf, lt.form...)
 }
 
-// createBin creates a contextual-calling bin through the API.
-func (lt *loadTest) createBin(client *http.Client, addr string) (sid string, status int, err error) {
-	body, _ := json.Marshal(map[string]string{"friendly_name": "loadtest", "template": lt.entry.Template, "render_policy": "strict"})
-	req, err := http.NewRequest("POST", "http://"+addr+"/api/v1/bins", bytes.NewReader(body))
+// createBin creates a contextual-calling bin through the API as acct.
+func (lt *loadTest) createBin(client *http.Client, addr string, acct serveAccount) (sid string, status int, err error) {
+	return postBin(client, addr, acct, "", map[string]string{"friendly_name": "loadtest", "template": lt.entry.Template, "render_policy": "strict"})
+}
+
+// createOneBin creates a contextual-calling bin through srv's API as acct,
+// failing unless it is created.
+func (lt *loadTest) createOneBin(srv *server, acct serveAccount) (string, error) {
+	sid, status, err := lt.createBin(srv.client, srv.addr, acct)
+	if err != nil || status != http.StatusCreated {
+		return "", fmt.Errorf("creating the bin through the API of %s: status %d, %v", srv.name, status, err)
+	}
+	return sid, nil
+}
+
+// postBin posts fields to /api/v1/bins as acct, creating a bin, or with
+// sid to /api/v1/bins/{sid}, updating that bin, and returns the bin's SID
+// from the answer and its status.
+func postBin(client *http.Client, addr string, acct serveAccount, sid string, fields map[string]string) (string, int, error) {
+	body, _ := json.Marshal(fields)
+	url := "http://" + addr + "/api/v1/bins"
+	if sid != "" {
+		url += "/" + sid
+	}
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
 	if err != nil {
 		return "", 0, err
 	}
-	req.SetBasicAuth(lt.accountSID, lt.authToken)
+	req.SetBasicAuth(acct.sid, acct.token)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := client.Do(req)
 	if err != nil {

@@ -40,11 +40,14 @@ func runCommand(t *testing.T, args ...string) result {
 // TestLoad runs a tiny load run from the repository's root, building
 // twimlbin itself: every part runs, every request is answered as expected
 // and every access-log line is there, or the exit code would be 1 (the
-// figures themselves are not checked). wrk runs if it is on PATH.
+// figures themselves are not checked). wrk runs if it is on PATH. Part 4
+// is left to TestLoadEtcd: here the etcd server cannot be found, and the
+// run says it skips the part.
 func TestLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds twimlbin and runs servers")
 	}
+	t.Setenv("TWIMLBIN_ETCD", filepath.Join(t.TempDir(), "no-etcd"))
 	t.Chdir("../..")
 	got := runCommand(t, "-clients", "2", "-duration", "50ms", "-rounds", "1",
 		"-wrk-duration", "1s", "-wrk-connections", "4",
@@ -58,6 +61,7 @@ func TestLoad(t *testing.T) {
 		"creates:", "access log of serve: ", "bins:", "each bin once (cold):", "round 1, random of ",
 		"round 1, one bin stored:", " / one bin stored:", "VmRSS", "Go heap in use",
 		"access log of serve with one bin: ", // and of the serve with -bins bins or more (part 2 may make more)
+		"4. The etcd backend: skipped, no etcd server", "no-etcd",
 	}
 	if _, err := exec.LookPath("wrk"); err == nil {
 		want = append(want, "wrk round 1, peer:", "wrk round 1, bin URL:")
@@ -74,6 +78,49 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestLoadEtcd runs part 4 alone, briefly, over a cluster of real etcd
+// members: every figure is reported, every request is answered as
+// expected, every node serves every update, and every access-log line is
+// there, or the exit code would be 1 (the figures themselves are not
+// checked).
+func TestLoadEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds twimlbin and runs servers and an etcd cluster")
+	}
+	t.Chdir("../..")
+	got := runCommand(t, "-etcd-only", "-clients", "2", "-duration", "50ms", "-rounds", "1",
+		"-bins", "200", "-create-clients", "1", "-create-duration", "50ms", "-etcd-updates", "6")
+	if got.code != exitOK {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", got.code, got.stdout, got.stderr)
+	}
+	want := []string{
+		"4. The etcd backend against the bbolt file: etcd ",
+		"round 1, bbolt:", "round 1, etcd:", "etcd / bbolt: ", "(target ≥ 0.95: ",
+		"creates, bbolt:", "creates, etcd:",
+		" bins on each side", "etcd's data over them: database in use ", " bytes in use per bin,",
+		"serve over etcd: listening", "serve over bbolt: listening", "after 100 requests of random bins (0 errors)",
+		"VmRSS", "Go heap in use", "resident memory, etcd / bbolt: ",
+		"updates answered by A: ", "answered on A → served by B: ", "over 12 (update, other node) pairs (target p99 ≤ 100ms: ",
+		" bytes in use per update",
+		"access log of node A: ", "access log of node B: ", "access log of node C: ",
+		"load average after: ",
+	}
+	for _, w := range want {
+		if !strings.Contains(got.stdout, w) {
+			t.Errorf("the report lacks %q:\n%s", w, got.stdout)
+		}
+	}
+	for _, other := range []string{"1. The contextual-calling bin", "2. Creates", "random of "} {
+		if strings.Contains(got.stdout, other) {
+			t.Errorf("-etcd-only runs another part too (%q):\n%s", other, got.stdout)
+		}
+	}
+	// Two serves for a and b, started again for c, and three nodes for d.
+	if n := strings.Count(got.stdout, "requests served (one each)"); n != 7 {
+		t.Errorf("%d access logs hold one line per request, want 7:\n%s", n, got.stdout)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -87,6 +134,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"-twimlbin", filepath.Join(t.TempDir(), "missing")}, "want a built twimlbin binary"},
 		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+		{[]string{"-etcd-updates", "0"}, "take 1 or more"},
+		{[]string{"-etcd-only", "-peer-only"}, "give one of them"},
 	} {
 		got := runCommand(t, tt.args...)
 		if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) {
@@ -97,13 +146,20 @@ func TestFlags(t *testing.T) {
 	if got.code != exitOK {
 		t.Errorf("-h: exit code %d", got.code)
 	}
-	for _, w := range []string{"serve --addr 127.0.0.1:0", "no middleware", "Nothing is flushed between runs", "no garbage collection", "-wrk-duration", "-twimlbin PATH"} {
+	for _, w := range []string{"serve --addr 127.0.0.1:0", "no middleware", "Nothing is flushed between runs", "no garbage collection", "-wrk-duration", "-twimlbin PATH", "--etcd-endpoints", "-etcd-only", "-etcd-updates"} {
 		if !strings.Contains(got.stderr, w) {
 			t.Errorf("-h lacks %q", w)
 		}
 	}
 	if strings.Contains(got.stderr, "-"+peerFlag) {
 		t.Errorf("-h lists the peer's mode, -%s", peerFlag)
+	}
+
+	// -etcd-only without an etcd server stops before building anything.
+	t.Setenv("TWIMLBIN_ETCD", filepath.Join(t.TempDir(), "no-etcd"))
+	got = runCommand(t, "-etcd-only")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "-etcd-only: ") || !strings.Contains(got.stderr, "no-etcd") {
+		t.Errorf("-etcd-only without etcd: exit code %d, stderr %q; want %d and the missing etcd named", got.code, got.stderr, exitUsage)
 	}
 }
 

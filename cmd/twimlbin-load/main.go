@@ -1,6 +1,7 @@
 // Command twimlbin-load measures `twimlbin serve` on loopback, as users
-// run it, against a bare Echo server answering the same bytes: the load
-// run of `make bench`. Run it with -h for what it measures and how.
+// run it, against a bare Echo server answering the same bytes, and over
+// an etcd cluster against a bbolt file: the load run of `make bench`. Run
+// it with -h for what it measures and how.
 package main
 
 import (
@@ -86,6 +87,44 @@ It then runs:
     -bins bins (VmRSS and its parts, from /proc/PID/status) and its Go
     heap in use (go_memstats_heap_inuse_bytes from its /metrics), as they
     are after the runs: no garbage collection is forced.
+ 4. the etcd backend against the bbolt file, over an etcd cluster of 3
+    members started on loopback (internal/etcdtest: the etcd binary on
+    PATH, from Debian's etcd-server package, or $TWIMLBIN_ETCD; the part
+    is skipped, and said so, when there is none). serve runs over it as
+    users run it:
+        twimlbin serve --addr 127.0.0.1:0 --etcd-endpoints URLS --etcd-prefix P
+    with every other flag at its default, beside a serve over a bbolt
+    file, each with an account of its own.
+    a. The contextual-calling bin's URL on each, timed as in 1a: the
+       ratio of etcd's rate to bbolt's, over all runs and as the median
+       of the rounds, against a target of at least 0.95 for both.
+    b. Creates through the API on each, as in 2.
+    c. Both serves are stopped, bins are stored through the store up to
+       -bins on each side (over etcd, through etcdstore.Open under
+       serve's prefix; over bbolt without fsync; each spread over 256
+       new accounts with a writer each, since the creates of one account
+       take turns on its quota record), and both serves are started
+       again: how long each took to listen (a node over etcd loads every
+       bin first), and their memory as in 3 once each has answered 100
+       requests of random bins. With etcd's data size over the bins
+       stored, per bin: etcd's own figures (the database size, total and
+       in use, and the revision, which its Status call reports, read
+       from each member's /metrics), the mean of the members.
+    d. Three serve processes over the cluster, under a prefix of their
+       own holding one bin: -etcd-updates updates of it through the API
+       of each node in turn (A), each followed by polling the bin URL of
+       the two others (B: one poller each, with GET, asking again 1 ms
+       after an answer without the update) until each serves the
+       update's marker. The time from A's answer to B's first answer
+       with the marker, which includes up to the 1 ms between polls and
+       a poll's round trip: p50, p99 and max over every (update, other
+       node) pair, against a target p99 of at most 100 ms. With etcd's
+       data size over the updates, per update (each a revision of the
+       bin), as in c: it includes the request counts the nodes flush
+       every second.
+    -etcd-only runs part 4 alone; -rounds, -duration, -clients,
+    -create-clients, -create-duration, -bins and -etcd-updates lengthen
+    it.
 
 Nothing is flushed between runs: serve writes its buffered usage counters
 every second on its own, so a timed run pays for the flushes that fall
@@ -93,9 +132,10 @@ inside it, as a deployment does. No CPU profile is taken; profile serve
 itself if you need one.
 
 It exits 1 when a request failed or was answered otherwise than expected,
-or the access log does not hold a line per request; the figures and their
-targets are reported, never enforced. It exits 2 for bad flags or when a
-server cannot be built or started.
+a node did not serve an update within 10s, or the access log does not
+hold a line per request; the figures and their targets are reported,
+never enforced. It exits 2 for bad flags or when a server cannot be
+built or started.
 `
 
 // peerFlag runs the executable as the peer (peer.go): the run starts
@@ -117,6 +157,8 @@ type config struct {
 	createClients  int
 	createDuration time.Duration
 	peerOnly       bool // part 1 only
+	etcdOnly       bool // part 4 only
+	etcdUpdates    int
 }
 
 // run runs twimlbin-load with args and returns the exit code.
@@ -183,6 +225,8 @@ func parseConfig(args []string, stderr io.Writer) (cfg config, code int, ok bool
 	fs.IntVar(&cfg.createClients, "create-clients", 4, "concurrent clients creating bins through the API")
 	fs.DurationVar(&cfg.createDuration, "create-duration", 3*time.Second, "length of the run creating bins")
 	fs.BoolVar(&cfg.peerOnly, "peer-only", false, "run part 1 only, the bin URL against the peer: for measuring a change to the request path quickly")
+	fs.BoolVar(&cfg.etcdOnly, "etcd-only", false, "run part 4 only, the etcd backend against the bbolt file")
+	fs.IntVar(&cfg.etcdUpdates, "etcd-updates", 1000, "updates whose visibility on the other nodes part 4 times")
 	fs.StringVar(&cfg.peerBody, peerFlag, "", "run as the peer only, answering the bytes of this file, until standard input closes")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -194,8 +238,10 @@ func parseConfig(args []string, stderr io.Writer) (cfg config, code int, ok bool
 	switch {
 	case fs.NArg() > 0:
 		problem = fmt.Sprintf("unexpected argument %q: twimlbin-load takes only flags", fs.Arg(0))
-	case cfg.clients < 1, cfg.rounds < 1, cfg.bins < 1, cfg.createClients < 1, cfg.wrkThreads < 1:
-		problem = "-clients, -rounds, -bins, -create-clients and -wrk-threads take 1 or more"
+	case cfg.peerOnly && cfg.etcdOnly:
+		problem = "-peer-only and -etcd-only each run one part: give one of them, or neither for every part"
+	case cfg.clients < 1, cfg.rounds < 1, cfg.bins < 1, cfg.createClients < 1, cfg.wrkThreads < 1, cfg.etcdUpdates < 1:
+		problem = "-clients, -rounds, -bins, -create-clients, -wrk-threads and -etcd-updates take 1 or more"
 	case cfg.duration <= 0, cfg.createDuration <= 0:
 		problem = "-duration and -create-duration take a positive duration such as 2s"
 	case cfg.wrkDuration < time.Second || cfg.wrkDuration%time.Second != 0:

@@ -79,16 +79,17 @@ type serveAccount struct {
 }
 
 // startServe starts `bin serve` as users run it, with default flags but
-// the address and the database file db, its standard error written to
-// logPath. With firstAccount, the database is empty and serve creates an
-// account and prints its credentials, which are returned.
-func startServe(name, bin, db, logPath string, firstAccount bool) (*server, serveAccount, error) {
+// the address and those of storeFlags, which say where the data is
+// (dbFlags, etcdServeFlags), its standard error written to logPath. With
+// firstAccount, the store is empty and serve creates an account and prints
+// its credentials, which are returned.
+func startServe(name, bin string, storeFlags []string, logPath string, firstAccount bool) (*server, serveAccount, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, serveAccount{}, err
 	}
 	defer logFile.Close() // the child holds its own descriptor
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, storeFlags...)...)
 	cmd.Env = defaultEnv(os.Environ())
 	cmd.Stderr = logFile
 	var acct serveAccount
@@ -104,6 +105,15 @@ func startServe(name, bin, db, logPath string, firstAccount bool) (*server, serv
 	s.logPath = logPath
 	s.stop = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	return s, acct, nil
+}
+
+// dbFlags are serve's flags for the database file at path.
+func dbFlags(path string) []string { return []string{"--db", path} }
+
+// etcdServeFlags are serve's flags for the data under prefix in the etcd
+// cluster of endpoints.
+func etcdServeFlags(endpoints []string, prefix string) []string {
+	return []string{"--etcd-endpoints", strings.Join(endpoints, ","), "--etcd-prefix", prefix}
 }
 
 // defaultEnv is env without the TWIMLBIN_ variables, which would set
@@ -345,9 +355,28 @@ func (s *server) memory() (string, error) {
 // residentMemory is a process's resident memory from /proc/PID/status:
 // VmRSS, and its anonymous and file-backed (the mapped database) parts.
 func residentMemory(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	fields, err := procStatus(pid)
 	if err != nil {
 		return "resident memory unknown"
+	}
+	return fmt.Sprintf("VmRSS %s (anonymous %s, file %s)", fields["VmRSS"], fields["RssAnon"], fields["RssFile"])
+}
+
+// residentKiB is a process's VmRSS in KiB, 0 when it cannot be read.
+func residentKiB(pid int) int64 {
+	fields, err := procStatus(pid)
+	if err != nil {
+		return 0
+	}
+	kib, _ := strconv.ParseInt(strings.TrimSuffix(fields["VmRSS"], " kB"), 10, 64)
+	return kib
+}
+
+// procStatus reads /proc/PID/status: each field's value, trimmed.
+func procStatus(pid int) (map[string]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
 	}
 	fields := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -355,5 +384,5 @@ func residentMemory(pid int) string {
 			fields[name] = strings.TrimSpace(value)
 		}
 	}
-	return fmt.Sprintf("VmRSS %s (anonymous %s, file %s)", fields["VmRSS"], fields["RssAnon"], fields["RssFile"])
+	return fields, nil
 }

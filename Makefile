@@ -53,10 +53,14 @@ lint:
 # loopback (cmd/twimlbin-load): `bin/twimlbin serve` as users run it (default
 # flags, access log on, each server in a process of its own) against a bare
 # Echo server answering the same bytes, with the tool's own client and with
-# wrk when it is installed (apt-get install wrk); creates through the API; and
-# a random bin of 100,000 against a serve holding one, with resident memory
-# (about 6 minutes in all; `go run ./cmd/twimlbin-load -h` for what it does
-# and its flags, set with LOADTEST_FLAGS).
+# wrk when it is installed (apt-get install wrk); creates through the API; a
+# random bin of 100,000 against a serve holding one, with resident memory;
+# and serve over a 3-member etcd cluster on loopback against serve over a
+# bbolt file (when etcd is installed: apt-get install etcd-server): the bin
+# URL, creates, memory and etcd's data with 100,000 bins, and how soon an
+# update made on one of three nodes is served by the others (about 10
+# minutes in all, 4 of them over etcd; `go run ./cmd/twimlbin-load -h` for
+# what it does and its flags, set with LOADTEST_FLAGS).
 LOADTEST_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

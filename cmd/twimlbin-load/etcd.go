@@ -172,7 +172,8 @@ func (lt *loadTest) etcdThroughput(ctx context.Context, sides [2]*backend) error
 // etcdCreates times creates through the API of each serve, as part 2
 // does.
 func (lt *loadTest) etcdCreates(ctx context.Context, sides [2]*backend) {
-	lt.printf("b. Creates through the API: POST /api/v1/bins, %d clients, %s per side (bbolt: fsync on; etcd: each committed by a quorum of members, each fsyncing)\n",
+	lt.printf("b. Creates through the API: POST /api/v1/bins, %d clients of one account, %s per side (bbolt: fsync on; etcd: each committed by a quorum of members,\n"+
+		"   each fsyncing, the creates of the account taking turns on its quota record)\n",
 		lt.cfg.createClients, lt.cfg.createDuration)
 	var totals [2]loadResult
 	for k, b := range sides {
@@ -221,7 +222,7 @@ func (lt *loadTest) etcdManyBins(ctx context.Context, cluster *etcdtest.Cluster,
 	lt.printf("  bbolt: %6d bins in %s (%.0f bins/s): store.Open, then CreateBin (one transaction each, no fsync); %.0f MiB of data\n",
 		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), float64(size)/(1<<20))
 
-	var rss [2]int64
+	var rss, anon [2]int64
 	for k, b := range sides {
 		start := time.Now()
 		if b.srv, _, err = lt.startServe(fmt.Sprintf("serve over %s with %d bins", b.name, len(b.sids)), b.flags, false); err != nil {
@@ -234,14 +235,19 @@ func (lt *loadTest) etcdManyBins(ctx context.Context, cluster *etcdtest.Cluster,
 		if err != nil {
 			return err
 		}
-		rss[k] = residentKiB(b.srv.cmd.Process.Pid)
+		rss[k], anon[k] = residentKiB(b.srv.cmd.Process.Pid)
 		lt.printf("  serve over %-5s listening %s after starting; after %d requests of random bins (%d errors): %s\n",
 			b.name+":", loaded.Round(time.Millisecond), r.requests+r.errors, r.errors, mem)
 	}
-	if rss[0] > 0 && rss[1] > 0 {
-		lt.printf("  resident memory, etcd / bbolt: %.2f (%+.0f MiB, %+.0f bytes per bin)\n",
-			float64(rss[1])/float64(rss[0]), float64(rss[1]-rss[0])/1024, float64(rss[1]-rss[0])*1024/float64(want))
+	lt.printf("  (a node over etcd loads every bin into memory before it listens; serve over bbolt maps its file, whose pages read are resident as file)\n")
+	compare := func(what string, kib [2]int64) string {
+		if kib[0] <= 0 || kib[1] <= 0 {
+			return what + " unknown"
+		}
+		return fmt.Sprintf("%s %.2f (%+.0f MiB, %+.0f bytes per bin)", what,
+			float64(kib[1])/float64(kib[0]), float64(kib[1]-kib[0])/1024, float64(kib[1]-kib[0])*1024/float64(want))
 	}
+	lt.printf("  etcd / bbolt: %s; %s\n", compare("resident", rss), compare("anonymous", anon))
 	for _, b := range sides {
 		err := lt.closeServe(b.srv)
 		b.srv = nil

@@ -99,7 +99,7 @@ func TestLoadEtcd(t *testing.T) {
 		"creates, bbolt:", "creates, etcd:",
 		" bins on each side", "etcd's data over them: database in use ", " bytes in use per bin,",
 		"serve over etcd: listening", "serve over bbolt: listening", "after 100 requests of random bins (0 errors)",
-		"VmRSS", "Go heap in use", "resident memory, etcd / bbolt: ",
+		"VmRSS", "Go heap in use", "etcd / bbolt: resident ", "; anonymous ",
 		"updates answered by A: ", "answered on A → served by B: ", "over 12 (update, other node) pairs (target p99 ≤ 100ms: ",
 		" bytes in use per update",
 		"access log of node A: ", "access log of node B: ", "access log of node C: ",

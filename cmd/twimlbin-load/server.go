@@ -362,14 +362,18 @@ func residentMemory(pid int) string {
 	return fmt.Sprintf("VmRSS %s (anonymous %s, file %s)", fields["VmRSS"], fields["RssAnon"], fields["RssFile"])
 }
 
-// residentKiB is a process's VmRSS in KiB, 0 when it cannot be read.
-func residentKiB(pid int) int64 {
+// residentKiB is a process's resident memory in KiB, all (VmRSS) and
+// anonymous (RssAnon), 0 when it cannot be read.
+func residentKiB(pid int) (all, anon int64) {
 	fields, err := procStatus(pid)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	kib, _ := strconv.ParseInt(strings.TrimSuffix(fields["VmRSS"], " kB"), 10, 64)
-	return kib
+	kib := func(name string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSuffix(fields[name], " kB"), 10, 64)
+		return n
+	}
+	return kib("VmRSS"), kib("RssAnon")
 }
 
 // procStatus reads /proc/PID/status: each field's value, trimmed.

@@ -1,9 +1,9 @@
 // Package etcdtest starts real etcd servers for tests and the load tool:
 // a cluster of one or more members on loopback, on free ports, with data
 // in a temporary directory, stopped when the test ends. It runs the etcd
-// binary found on PATH (Debian's etcd-server package puts it there) or
-// named by $TWIMLBIN_ETCD; the members die with the process that started
-// them.
+// binary named by $TWIMLBIN_ETCD or found on PATH (Debian's etcd-server
+// package puts it there), or else one it builds from etcd's Go module
+// (Build); the members die with the process that started them.
 //
 // Tests that only need some etcd share one member per test binary
 // (Shared), each under a key prefix of its own (Prefix); tests that kill
@@ -33,17 +33,32 @@ import (
 const startTimeout = 30 * time.Second
 
 // Binary returns the path of the etcd server binary: $TWIMLBIN_ETCD, or
-// etcd on PATH.
+// etcd on PATH, or else one built by Build into the user's cache directory
+// (built once per machine and module version). $TWIMLBIN_ETCD set to
+// "build" skips PATH and uses the built one. The error says what to
+// install when none can be had.
 func Binary() (string, error) {
-	if p := os.Getenv("TWIMLBIN_ETCD"); p != "" {
-		return p, nil
+	switch env := os.Getenv("TWIMLBIN_ETCD"); env {
+	case "build":
+	case "":
+		if p, err := exec.LookPath("etcd"); err == nil {
+			return p, nil
+		}
+	default:
+		return env, nil
 	}
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		return "", errors.New("no etcd server binary: install Debian's etcd-server package (apt-get install etcd-server), or set TWIMLBIN_ETCD to the path of an etcd binary")
-	}
-	return p, nil
+	return builtInUserCache()
 }
+
+// builtInUserCache builds the etcd server into the user's cache directory,
+// once per process: a failed build is not tried again by every test.
+var builtInUserCache = sync.OnceValues(func() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no etcd on PATH, and no cache directory to build one into (%w): install Debian's etcd-server package (apt-get install etcd-server), or set TWIMLBIN_ETCD to the path of an etcd binary", err)
+	}
+	return Build(filepath.Join(cache, "twimlbin"))
+})
 
 // Cluster is a set of etcd members started for tests.
 type Cluster struct {
@@ -130,6 +145,12 @@ func StartCluster(dir string, n int, flags ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startCluster(bin, dir, n, flags...)
+}
+
+// startCluster starts a cluster of n members of the etcd binary bin,
+// each run with flags besides those that make the cluster.
+func startCluster(bin, dir string, n int, flags ...string) (*Cluster, error) {
 	logs, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		return nil, err

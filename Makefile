@@ -35,9 +35,11 @@ run:
 	$(GO) run ./cmd/twimlbin serve --db data/twimlbin.db
 
 # test runs every test, then the API's and the web form's again over the
-# etcd backend (a member of Debian's etcd-server started on loopback).
+# etcd backend (an etcd member started on loopback: Debian's etcd-server,
+# or on a machine without one, an etcd that internal/etcdtest builds on the
+# first run, while the test binaries that need it wait: hence the timeout).
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout=20m ./...
 	TWIMLBIN_TEST_BACKEND=etcd $(GO) test -race -count=1 ./api ./web
 	$(call fuzz-each,$(TEST_FUZZTIME))
 

@@ -51,6 +51,7 @@ func TestClusterSurvivesAKilledEtcdMember(t *testing.T) {
 	c.etcd.Kill(leader)
 	load.awaitWrites(t, c)
 	time.Sleep(clusterLoadAfter)
+	load.awaitWritersAfter(t, killed, 0, 1, 2)
 	load.stop()
 	f := load.figures(killed)
 	load.requireReadsServed(t, 0, 1, 2)
@@ -88,6 +89,7 @@ func TestClusterNodesSurviveAKilledNode(t *testing.T) {
 	killed := time.Now()
 	c.nodes[2].kill()
 	time.Sleep(clusterLoadAfter)
+	load.awaitWritersAfter(t, killed, 0, 1)
 	load.stop()
 	f := load.figures(killed)
 	load.requireReadsServed(t, 0, 1)
@@ -156,6 +158,7 @@ func TestClusterNodesServeWhileEtcdIsDown(t *testing.T) {
 	}
 	c.clients[2].deleteBin(t, after.SID)
 	time.Sleep(clusterLoadAfter)
+	load.awaitWritersAfter(t, up, 0, 1, 2)
 	load.stop()
 	f := load.figures(down)
 	load.requireReadsServed(t, 0, 1, 2)
@@ -539,6 +542,25 @@ func (l *clusterLoad) requireWritesAnswered(t *testing.T, nodes ...int) {
 	for _, w := range l.writersOf(nodes...) {
 		require.Empty(t, w.failures, "writer %d", w.id)
 		require.Zero(t, w.unanswered, "writer %d: writes without an answer", w.id)
+	}
+}
+
+// awaitWritersAfter lets the load run on until the writers through each
+// of the nodes have had a write acknowledged after at: on a slow machine,
+// a writer may still be waiting out the request timeout of a write the
+// fault cut short when the load's time is up. It fails the test after
+// visibleWithin.
+func (l *clusterLoad) awaitWritersAfter(t *testing.T, at time.Time, nodes ...int) {
+	t.Helper()
+	for _, node := range nodes {
+		eventually(t, fmt.Sprintf("a write through node %d is acknowledged after the fault", node), func() string {
+			for _, w := range l.writersOf(node) {
+				if w.lastAck.Load() > at.UnixNano() {
+					return ""
+				}
+			}
+			return "none yet"
+		})
 	}
 }
 

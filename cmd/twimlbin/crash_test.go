@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,9 @@ type crashWriter struct {
 	orphans map[string]bool // templates of creates whose outcome is unknown
 	seq     int
 	acked   []time.Time // when each write answered with a 2xx was answered, over every cycle
+	// lastAck is the latest of acked in Unix nanoseconds, which others
+	// may read while the writer runs.
+	lastAck atomic.Int64
 	// refused are when writes were answered 503 with code 10509: the
 	// store (an etcd cluster) was unreachable. Their outcome is unknown,
 	// but the server answers, so the writer goes on: its next write to the
@@ -94,6 +98,13 @@ func newCrashWriters(n int, seed uint64) []*crashWriter {
 		writers[i] = &crashWriter{id: i, orphans: map[string]bool{}, rnd: rand.New(rand.NewPCG(seed, uint64(i+1)))}
 	}
 	return writers
+}
+
+// ack records a write answered with a 2xx, now.
+func (w *crashWriter) ack() {
+	now := time.Now()
+	w.acked = append(w.acked, now)
+	w.lastAck.Store(now.UnixNano())
 }
 
 // acks is the number of writes answered with a 2xx.
@@ -165,7 +176,7 @@ func (w *crashWriter) create(ctx context.Context, c *faultClient, tmpl string) b
 		w.sent(b.SID, tmpl)
 	}
 	w.bins = append(w.bins, &crashBin{sid: b.SID, acked: 1, wrote: map[int]string{1: tmpl}})
-	w.acked = append(w.acked, time.Now())
+	w.ack()
 	return true
 }
 
@@ -193,7 +204,7 @@ func (w *crashWriter) update(ctx context.Context, c *faultClient, b *crashBin, t
 		b.acked = next
 		b.unknown = false
 		delete(b.wrote, next-1)
-		w.acked = append(w.acked, time.Now())
+		w.ack()
 		return err == nil
 	}
 	switch {

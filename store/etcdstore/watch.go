@@ -1,8 +1,10 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +16,8 @@ import (
 )
 
 // loadPageSize is how many keys one read of a load takes: bins of up to
-// 64 KiB make a page of at most 16 MiB.
+// 64 KiB (which JSON may escape to six times that) make a page of at
+// most 96 MiB, and common ones a page of a few hundred KiB.
 const loadPageSize = 256
 
 // loadDirs are the key ranges memory holds, in the order a load reads
@@ -35,24 +38,37 @@ func (s *Store) load(ctx context.Context) ([]change, int64, error) {
 	}
 }
 
+// loadAt lists each range's keys first, then reads their values a page at
+// a time, each page bounded by its first and last key. Paging with a
+// limit alone would cost etcd a walk of the rest of the range for every
+// page (it counts what a limit leaves out), which made loading 90,000
+// bins take 14 s rather than 3.
 func (s *Store) loadAt(ctx context.Context) ([]change, int64, error) {
 	var changes []change
 	var rev int64
+	get := func(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		resp, err := s.cli.Get(rctx, key, opts...)
+		if err == nil && rev == 0 {
+			rev = resp.Header.Revision
+		}
+		return resp, err
+	}
 	for _, dir := range loadDirs {
-		from, end := s.keys.prefix+dir, clientv3.GetPrefixRangeEnd(s.keys.prefix+dir)
-		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(loadPageSize)}
-			if rev != 0 {
-				opts = append(opts, clientv3.WithRev(rev))
-			}
-			rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-			resp, err := s.cli.Get(rctx, from, opts...)
-			cancel()
+		listed, err := get(s.keys.prefix+dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return nil, 0, err
+		}
+		start := len(changes)
+		for page := range slices.Chunk(listed.Kvs, loadPageSize) {
+			first, last := string(page[0].Key), string(page[len(page)-1].Key)
+			resp, err := get(first, clientv3.WithRange(last+"\x00"))
 			if err != nil {
 				return nil, 0, err
-			}
-			if rev == 0 {
-				rev = resp.Header.Revision
 			}
 			for _, kv := range resp.Kvs {
 				changes = append(changes, change{
@@ -62,10 +78,11 @@ func (s *Store) loadAt(ctx context.Context) ([]change, int64, error) {
 					modRev:    kv.ModRevision,
 				})
 			}
-			if !resp.More || len(resp.Kvs) == 0 {
-				break
-			}
-			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+		if dir == dirBins {
+			// In creation order, each bin goes at the end of its account's
+			// list, rather than somewhere in it.
+			slices.SortStableFunc(changes[start:], func(a, b change) int { return cmp.Compare(a.createRev, b.createRev) })
 		}
 	}
 	return changes, rev, nil

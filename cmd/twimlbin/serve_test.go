@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twimlbin/twimlbin/internal/etcdtest"
 
 	"github.com/twimlbin/twimlbin/store"
 )
@@ -33,18 +34,26 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestServeEndToEnd runs the real binary: it creates an account with
-// `twimlbin account create`, starts `twimlbin serve` on a free port, creates
-// a bin over HTTP, fetches the bin's URL with parameters, and stops the
-// server with SIGTERM.
+// TestServeEndToEnd runs the real binary, over a database file and over
+// an etcd member: it creates an account with `twimlbin account create`,
+// starts `twimlbin serve` on a free port, creates a bin over HTTP, fetches
+// the bin's URL with parameters, and stops the server with SIGTERM.
 func TestServeEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	db := filepath.Join(t.TempDir(), "data", "twimlbin.db")
+	t.Run("bolt", func(t *testing.T) {
+		serveEndToEnd(t, bin, "--db", filepath.Join(t.TempDir(), "data", "twimlbin.db"))
+	})
+	t.Run("etcd", func(t *testing.T) {
+		serveEndToEnd(t, bin, "--etcd-endpoints", strings.Join(etcdtest.Start(t, 1).Endpoints, ","), "--etcd-prefix", etcdtest.Prefix(t))
+	})
+}
 
-	out, err := exec.Command(bin, "account", "create", "--db", db, "--name", "Ops").Output()
+// serveEndToEnd is TestServeEndToEnd over the store that storeFlags name.
+func serveEndToEnd(t *testing.T, bin string, storeFlags ...string) {
+	out, err := exec.Command(bin, append([]string{"account", "create", "--name", "Ops"}, storeFlags...)...).Output()
 	require.NoError(t, err)
 	var acct struct {
 		SID       string `json:"sid"`
@@ -54,7 +63,7 @@ func TestServeEndToEnd(t *testing.T) {
 	require.Regexp(t, `^AC[0-9a-f]{32}$`, acct.SID)
 	require.NotEmpty(t, acct.AuthToken)
 
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, storeFlags...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

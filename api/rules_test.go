@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/twimlbin/twimlbin/engine"
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -30,22 +31,6 @@ func TestStorePoliciesAreTheEngines(t *testing.T) {
 	}
 }
 
-// olderRevisions is a database holding revisions saved under older rules,
-// which the store's writes no longer make: Revision answers revision 1
-// changed by edit. Everything else is the real database's.
-type olderRevisions struct {
-	store.Store
-	edit func(*store.Revision)
-}
-
-func (o olderRevisions) Revision(accountSID, sid string, rev int) (store.Revision, error) {
-	r, err := o.Store.Revision(accountSID, sid, rev)
-	if err == nil && rev == 1 {
-		o.edit(&r)
-	}
-	return r, err
-}
-
 // TestRestoreAppliesTheStoresRules: a revision saved under older rules is
 // not restored when its content breaks the store's rules today, which the
 // restore would otherwise meet in the store, after compiling.
@@ -67,7 +52,7 @@ func TestRestoreAppliesTheStoresRules(t *testing.T) {
 			b := e.createBin(u, helloTemplate, "")
 			path := "/api/v1/bins/" + b.SID
 			e.ok(req{method: "POST", path: path, user: &u, json: map[string]any{"friendly_name": "v2"}}, http.StatusOK, nil)
-			srv, err := New(e.cfg, olderRevisions{e.db, tt.edit}, nil)
+			srv, err := New(e.cfg, backendtest.OlderRevisions{Store: e.db, Edit: tt.edit}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/twimlbin/twimlbin/internal/backendtest"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -53,22 +54,6 @@ func TestFormFieldsLeftOutKeepTheirValues(t *testing.T) {
 	assert.Contains(t, res.location(), "unchanged=1")
 }
 
-// olderRevisions is a database holding revisions saved under older rules,
-// which the store's writes no longer make: Revision answers revision 1
-// changed by edit. Everything else is the real database's.
-type olderRevisions struct {
-	store.Store
-	edit func(*store.Revision)
-}
-
-func (o olderRevisions) Revision(accountSID, sid string, rev int) (store.Revision, error) {
-	r, err := o.Store.Revision(accountSID, sid, rev)
-	if err == nil && rev == 1 {
-		o.edit(&r)
-	}
-	return r, err
-}
-
 // TestRestoreRefusesAnUnknownRenderPolicy: a revision whose render policy
 // the store no longer allows is not restored, as the API refuses it, and
 // the page says why.
@@ -77,7 +62,7 @@ func TestRestoreRefusesAnUnknownRenderPolicy(t *testing.T) {
 	b := env.createBin(t, "Greeter", validTemplate)
 	_, err := env.db.UpdateBin(env.acct.SID, b.SID, 1, store.BinInput{FriendlyName: "v2", Template: validTemplate, RenderPolicy: store.RenderPolicyStrict})
 	require.NoError(t, err)
-	env.h, err = New(Config{}, olderRevisions{env.db, func(r *store.Revision) { r.RenderPolicy = "loose" }}, nil)
+	env.h, err = New(Config{}, backendtest.OlderRevisions{Store: env.db, Edit: func(r *store.Revision) { r.RenderPolicy = "loose" }}, nil)
 	require.NoError(t, err)
 	c := env.signedIn()
 

@@ -77,3 +77,20 @@ func Check(s store.Store) error {
 	}
 	return nil
 }
+
+// OlderRevisions is a store holding a revision saved under older rules,
+// which the store's writes no longer make: revision 1 of every bin reads
+// as Edit changes it. Everything else is the Store's.
+type OlderRevisions struct {
+	store.Store
+	Edit func(*store.Revision)
+}
+
+// Revision reads the revision, changed by Edit when it is revision 1.
+func (o OlderRevisions) Revision(accountSID, sid string, rev int) (store.Revision, error) {
+	r, err := o.Store.Revision(accountSID, sid, rev)
+	if err == nil && rev == 1 {
+		o.Edit(&r)
+	}
+	return r, err
+}

@@ -62,7 +62,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("cache holds %q, want %q", got, want)
 	}
 
-	c, err := startCluster(a.path, t.TempDir(), 1)
+	c, err := startCluster(a.path, t.TempDir(), 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

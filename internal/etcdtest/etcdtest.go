@@ -9,7 +9,8 @@
 // (Shared), each under a key prefix of its own (Prefix); tests that kill
 // and restart members, or that need members run with flags of their own
 // (a small --quota-backend-bytes, say), start a cluster of their own
-// (Start).
+// (Start). StartTLS starts a cluster secured as a production one is: its
+// members serve clients over TLS and require a client certificate.
 package etcdtest
 
 import (
@@ -62,11 +63,17 @@ var builtInUserCache = sync.OnceValues(func() (string, error) {
 
 // Cluster is a set of etcd members started for tests.
 type Cluster struct {
-	// Endpoints are the members' client URLs, in member order.
+	// Endpoints are the members' client URLs, in member order: https://
+	// ones for a cluster started by StartTLS.
 	Endpoints []string
-	members   []*member
-	dir       string
-	logs      *os.File
+	// TLS are the files a client needs to reach a cluster started by
+	// StartTLS; nil for a cluster that serves plain http.
+	TLS *TLSFiles
+
+	members []*member
+	dir     string
+	logs    *os.File
+	http    *http.Client // for the health checks and the metrics
 }
 
 type member struct {
@@ -87,6 +94,27 @@ type member struct {
 func Start(t testing.TB, n int, flags ...string) *Cluster {
 	t.Helper()
 	c, err := StartCluster(t.TempDir(), n, flags...)
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// StartTLS is Start for a secured cluster, run as the README tells users
+// to run one: a certificate authority, a server certificate for 127.0.0.1
+// and a client certificate are made for it and written in the test's
+// temporary directory (Cluster.TLS names the client's files), and the
+// members serve clients on https:// URLs and refuse a client without a
+// certificate signed by that authority (--client-cert-auth). The members
+// talk among themselves over plain http, on loopback.
+func StartTLS(t testing.TB, n int, flags ...string) *Cluster {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	c, err := startCluster(bin, t.TempDir(), n, true, flags...)
 	if err != nil {
 		t.Fatalf("etcdtest: %v", err)
 	}
@@ -145,17 +173,36 @@ func StartCluster(dir string, n int, flags ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startCluster(bin, dir, n, flags...)
+	return startCluster(bin, dir, n, false, flags...)
 }
 
 // startCluster starts a cluster of n members of the etcd binary bin,
-// each run with flags besides those that make the cluster.
-func startCluster(bin, dir string, n int, flags ...string) (*Cluster, error) {
+// each run with flags besides those that make the cluster; secure, with
+// certificates made under dir, the members serve clients over TLS and
+// require a client certificate.
+func startCluster(bin, dir string, n int, secure bool, flags ...string) (*Cluster, error) {
+	scheme := "http"
+	var memberTLS []string
+	c := &Cluster{dir: dir, http: &http.Client{Timeout: time.Second}}
+	if secure {
+		client, server, err := writeTLSFiles(dir)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := client.Config()
+		if err != nil {
+			return nil, err
+		}
+		scheme = "https"
+		memberTLS = []string{"--client-cert-auth", "--trusted-ca-file", server.CA, "--cert-file", server.Cert, "--key-file", server.Key}
+		c.TLS = &client
+		c.http.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
 	logs, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, logs: logs}
+	c.logs = logs
 	peers := make([]string, n)
 	var initial []string
 	for i := range n {
@@ -168,7 +215,7 @@ func startCluster(bin, dir string, n int, flags ...string) (*Cluster, error) {
 			return nil, err
 		}
 		peers[i] = fmt.Sprintf("http://127.0.0.1:%d", peerPort)
-		m := &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort)}
+		m := &member{name: fmt.Sprintf("m%d", i), clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort)}
 		initial = append(initial, m.name+"="+peers[i])
 		c.members = append(c.members, m)
 		c.Endpoints = append(c.Endpoints, m.clientURL)
@@ -187,6 +234,7 @@ func startCluster(bin, dir string, n int, flags ...string) (*Cluster, error) {
 			"--initial-cluster-token", token,
 			"--log-level", "warn",
 		}
+		m.args = append(m.args, memberTLS...)
 		m.args = append(m.args, flags...)
 		if err := m.start(logs); err != nil {
 			c.Close()
@@ -258,13 +306,13 @@ func (c *Cluster) Restart(i int) error {
 }
 
 // WaitHealthy waits until member i answers its health check, up to
-// timeout.
+// timeout (over TLS, with the client certificate, for a secured cluster).
 func (c *Cluster) WaitHealthy(i int, timeout time.Duration) error {
 	url := c.members[i].clientURL + "/health"
-	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := client.Get(url)
+		resp, err := c.http.Get(url)
+		last := err // what the member last answered, for the error
 		if err == nil {
 			var buf [256]byte
 			n, _ := resp.Body.Read(buf[:])
@@ -272,9 +320,10 @@ func (c *Cluster) WaitHealthy(i int, timeout time.Duration) error {
 			if resp.StatusCode == http.StatusOK && strings.Contains(string(buf[:n]), `"true"`) {
 				return nil
 			}
+			last = fmt.Errorf("status %d: %q", resp.StatusCode, buf[:n])
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd member %s at %s not healthy after %s", c.members[i].name, c.members[i].clientURL, timeout)
+			return fmt.Errorf("etcd member %s at %s not healthy after %s (last answer: %v)", c.members[i].name, c.members[i].clientURL, timeout, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -286,9 +335,8 @@ func (c *Cluster) WaitHealthy(i int, timeout time.Duration) error {
 // member that answers says it leads: during an election, or without
 // quorum.
 func (c *Cluster) Leader() (int, error) {
-	client := &http.Client{Timeout: time.Second}
 	for i, m := range c.members {
-		resp, err := client.Get(m.clientURL + "/metrics")
+		resp, err := c.http.Get(m.clientURL + "/metrics")
 		if err != nil {
 			continue
 		}
@@ -310,6 +358,7 @@ func (c *Cluster) Close() {
 	for _, m := range c.members {
 		m.signal(syscall.SIGTERM)
 	}
+	c.http.CloseIdleConnections()
 	_ = c.logs.Close()
 }
 

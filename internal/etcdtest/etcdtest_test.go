@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"os"
@@ -20,10 +21,16 @@ func TestMain(m *testing.M) {
 // others take a moment to elect a new one.
 func put(t *testing.T, endpoint string) int {
 	t.Helper()
+	return putWith(t, http.DefaultClient, endpoint)
+}
+
+// putWith is put through client.
+func putWith(t *testing.T, client *http.Client, endpoint string) int {
+	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		// "a2V5" and "dmFsdWU=" are "key" and "value" in base64.
-		resp, err := http.Post(endpoint+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a2V5","value":"dmFsdWU="}`))
+		resp, err := client.Post(endpoint+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a2V5","value":"dmFsdWU="}`))
 		if err != nil {
 			t.Fatalf("put through %s: %v", endpoint, err)
 		}
@@ -138,4 +145,54 @@ func metric(t *testing.T, endpoint, prefix string) string {
 	}
 	t.Fatalf("no %q in the metrics of %s", prefix, endpoint)
 	return ""
+}
+
+// TestStartTLS: a secured cluster of three serves clients on https://
+// URLs, answers a client with the certificate of Cluster.TLS (a write
+// through etcd's JSON gateway, the members' health and metrics), and
+// refuses one without a client certificate and one over plain http.
+func TestStartTLS(t *testing.T) {
+	c := StartTLS(t, 3)
+	if c.TLS == nil {
+		t.Fatal("a secured cluster without its TLS files")
+	}
+	for _, name := range []string{c.TLS.CA, c.TLS.Cert, c.TLS.Key} {
+		if _, err := os.Stat(name); err != nil {
+			t.Fatalf("TLS file: %v", err)
+		}
+	}
+	cfg, err := c.TLS.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	withoutCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs}}}
+	for i, endpoint := range c.Endpoints {
+		if !strings.HasPrefix(endpoint, "https://127.0.0.1:") {
+			t.Fatalf("endpoint %d is %s, want https://127.0.0.1:…", i, endpoint)
+		}
+		if err := c.WaitHealthy(i, startTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Leader(); err != nil {
+		t.Fatalf("Leader, from the members' metrics over TLS: %v", err)
+	}
+	if code := putWith(t, withCert, c.Endpoints[0]); code != http.StatusOK {
+		t.Fatalf("put with the client certificate: status %d", code)
+	}
+
+	resp, err := withoutCert.Post(c.Endpoints[0]+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a2V5","value":"dmFsdWU="}`))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("put without a client certificate: status %d, want the connection refused", resp.StatusCode)
+	}
+	plain := "http://" + strings.TrimPrefix(c.Endpoints[0], "https://")
+	resp, err = http.Post(plain+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a2V5","value":"dmFsdWU="}`))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("put over plain http: status 200, want it refused")
+		}
+	}
 }

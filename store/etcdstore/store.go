@@ -121,7 +121,8 @@ const reconnectMaxDelay = time.Second
 //
 // ctx bounds Open; each call into etcd is bounded by RequestTimeout too.
 // An etcd that cannot be reached, or has no quorum, is an error wrapping
-// store.ErrUnavailable.
+// store.ErrUnavailable; when the members refuse the TLS connection, it
+// says why (the certificate authority or the client certificate).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -161,6 +162,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		s.cancel()
 		_ = cli.Close()
+		if isUnavailable(err) {
+			if problem := checkTLS(ctx, cfg); problem != nil {
+				return nil, fmt.Errorf("etcdstore: open: %w: %w", problem, store.ErrUnavailable)
+			}
+		}
 		return nil, s.failure("open", err)
 	}
 	s.health.init(time.Now())

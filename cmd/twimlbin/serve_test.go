@@ -34,8 +34,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestServeEndToEnd runs the real binary, over a database file and over
-// an etcd member: it creates an account with `twimlbin account create`,
+// TestServeEndToEnd runs the real binary, over a database file, over an
+// etcd member and over an etcd member that requires TLS and a client
+// certificate: it creates an account with `twimlbin account create`,
 // starts `twimlbin serve` on a free port, creates a bin over HTTP, fetches
 // the bin's URL with parameters, and stops the server with SIGTERM.
 func TestServeEndToEnd(t *testing.T) {
@@ -49,6 +50,28 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Run("etcd", func(t *testing.T) {
 		serveEndToEnd(t, bin, "--etcd-endpoints", strings.Join(etcdtest.Start(t, 1).Endpoints, ","), "--etcd-prefix", etcdtest.Prefix(t))
 	})
+	t.Run("etcd over TLS", func(t *testing.T) {
+		c := etcdtest.StartTLS(t, 1)
+		serveEndToEnd(t, bin, "--etcd-endpoints", strings.Join(c.Endpoints, ","), "--etcd-prefix", etcdtest.Prefix(t),
+			"--etcd-cert", c.TLS.Cert, "--etcd-key", c.TLS.Key, "--etcd-ca", c.TLS.CA)
+	})
+}
+
+// TestServeTLSWrongAuthority: serve over a secured etcd, given the
+// certificate authority of another cluster, does not start: it exits
+// non-zero, saying that the members' certificate is not signed by that
+// authority.
+func TestServeTLSWrongAuthority(t *testing.T) {
+	c := etcdtest.StartTLS(t, 1)
+	other, err := etcdtest.WriteTLSFiles(t.TempDir())
+	require.NoError(t, err)
+	got := runCommand(t, "", "serve", "--addr", "127.0.0.1:0", "--etcd-endpoints", c.Endpoints[0], "--etcd-prefix", etcdtest.Prefix(t),
+		"--etcd-cert", c.TLS.Cert, "--etcd-key", c.TLS.Key, "--etcd-ca", other.CA)
+	assert.Equal(t, exitInvalid, got.code)
+	assert.Empty(t, got.stdout, "serve printed that it serves")
+	assert.Contains(t, got.stderr, "twimlbin serve: ")
+	assert.Contains(t, got.stderr, "etcd at "+c.Endpoints[0])
+	assert.Contains(t, got.stderr, "not signed by the certificate authority given")
 }
 
 // serveEndToEnd is TestServeEndToEnd over the store that storeFlags name.

@@ -14,13 +14,13 @@ import (
 // checkTLS looks for what keeps the client from reaching the members
 // over TLS, once Open has found them unreachable: the etcd client says no
 // more than that its calls ran out of time. It connects to each TLS
-// endpoint with cfg.TLS, as the client does, and returns the first
-// problem a handshake shows, saying what to check: a member certificate
-// that the certificate authority given did not sign, a member that asks
-// for a client certificate when none was given, or one that closes the
-// connection after the handshake, having refused the client certificate.
-// It returns nil when it finds none: the members are down, say, or do
-// not use TLS.
+// endpoint with cfg.TLS, as the client does, within DialTimeout, and
+// returns the first problem a handshake shows, saying what to check: a
+// member certificate that the certificate authority given (or, with
+// none, the system's) did not sign, a member that asks for a client
+// certificate when none was given, or one that closes the connection
+// after the handshake, having refused the client certificate. It returns
+// nil when it finds none: the members are down, say, or do not use TLS.
 func checkTLS(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DialTimeout)
 	defer cancel()
@@ -86,7 +86,10 @@ func checkTLSMember(ctx context.Context, addr string, base *tls.Config) error {
 			return nil
 		}
 		var unknown x509.UnknownAuthorityError
-		if errors.As(err, &unknown) {
+		switch {
+		case errors.As(err, &unknown) && cfg.RootCAs == nil:
+			return fmt.Errorf("the member's certificate is not signed by an authority this system trusts, and no certificate authority was given (%v): give the authority that signed the members' certificates (their --cert-file)", err)
+		case errors.As(err, &unknown):
 			return fmt.Errorf("the member's certificate is not signed by the certificate authority given (%v): give the authority that signed the members' certificates (their --cert-file)", err)
 		}
 		return fmt.Errorf("the TLS handshake failed (%v): check the certificate authority, the client certificate and its key", err)

@@ -50,6 +50,7 @@ func TestOpenTLS(t *testing.T) {
 		want string
 	}{
 		{"no client certificate", &tls.Config{RootCAs: good.RootCAs}, "requires a client certificate"},
+		{"no certificate authority", &tls.Config{Certificates: good.Certificates}, "no certificate authority was given"},
 		{"another authority", &tls.Config{RootCAs: other.RootCAs, Certificates: good.Certificates}, "not signed by the certificate authority given"},
 		{"client certificate of another authority", &tls.Config{RootCAs: good.RootCAs, Certificates: other.Certificates}, "refused the client certificate"},
 	}

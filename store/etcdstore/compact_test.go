@@ -32,6 +32,12 @@ func TestCompactHistory(t *testing.T) {
 	second, err := cli.Get(ctx(t), prefix+dirBins+bin.SID)
 	require.NoError(t, err)
 	retained := second.Header.Revision
+	// The second node's watch must have passed the update before the
+	// compaction, or etcd rightly cuts it off.
+	waitFor(t, "the second node serves the update", func() bool {
+		got, err := b.BinBySID(bin.SID)
+		return err == nil && got.Revision == 2
+	})
 
 	require.NoError(t, a.compact(retained))
 	assert.Equal(t, retained, a.compactedTo.Load())

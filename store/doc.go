@@ -1,11 +1,18 @@
-// Package store keeps twimlbin's data in one embedded bbolt file: accounts
-// and the hashes of their auth tokens, bins, every saved revision of each
-// bin, per-bin usage counters and a bounded log of recent render events.
+// Package store keeps twimlbin's data: accounts and the hashes of their
+// auth tokens, bins, every saved revision of each bin, per-bin usage
+// counters and a bounded log of recent render events.
 //
-// It is the only package that imports go.etcd.io/bbolt, and no bbolt type
-// appears in its API, so that another backend can sit beside it later. The
-// on-disk layout, the schema version and the migrations are all in
-// schema.go.
+// It defines what the API and the web form need of a database (Store, in
+// backend.go), the records they exchange, the rules every write follows
+// whatever the backend (rules.go, name.go, quota.go) and the form of a
+// whole store for copies between backends (copy.go). It also holds the
+// default backend, DB: one embedded bbolt file, the only code that
+// imports go.etcd.io/bbolt; its on-disk layout, schema version and
+// migrations are all in schema.go. The other backend, an etcd cluster
+// shared by several nodes, is package store/etcdstore; both pass the
+// conformance suite in store/storetest.
+//
+// What follows describes DB.
 //
 // # Durability
 //

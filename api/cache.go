@@ -78,7 +78,7 @@ type servedBin struct {
 
 // binEntry is a bin as the bin table keeps it: valid while the store's
 // generations of the bin and of its account are the ones read before the
-// bin and the account's Twilio auth token were (store.DB.Generation).
+// bin and the account's Twilio auth token were (store.Store.Generation).
 type binEntry struct {
 	binGen, accountGen uint64
 	counter            store.Counter

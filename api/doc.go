@@ -21,7 +21,7 @@
 //   - The bin URL serves from memory: the compiled template, the policy,
 //     the account's Twilio auth token and the store's Counter of the bin's
 //     requests, kept per bin (cache.go). The store
-//     counts the writes of every bin and account (store.DB.Generation, an
+//     counts the writes of every bin and account (store.Store.Generation, an
 //     atomic counter bumped once a write commits); a request reads two
 //     counters and, when neither moved since the bin was read, touches
 //     neither the database nor a decoder. When one moved, it reads the bin

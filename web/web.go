@@ -42,7 +42,7 @@ type Config struct {
 	// OpenSignup lets anyone create an account with the sign-up page.
 	OpenSignup bool
 	// SessionKey signs the session cookies; at least MinSessionKeyBytes
-	// bytes. Empty: the database's own key (store.DB.SessionKey), so that
+	// bytes. Empty: the database's own key (store.Store.SessionKey), so that
 	// sessions outlast a restart; a read-only database without one gets a
 	// random key, and sessions end when the process does.
 	SessionKey []byte

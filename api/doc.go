@@ -27,7 +27,8 @@
 //     neither the database nor a decoder. When one moved, it reads the bin
 //     and the token again, so an update or a delete made through the store
 //     by any caller (this API, the web form) is visible to the very next
-//     request. Compiled templates are shared by bins with the same text and
+//     request; on etcd, the store's watch moves the counters for the writes
+//     of other nodes. Compiled templates are shared by bins with the same text and
 //     bounded in number and in bytes (Config.CacheSize, Config.CacheBytes),
 //     the least recently used dropped first; the bins kept are bounded too
 //     (Config.BinCacheSize), a full table dropping an entry at random.

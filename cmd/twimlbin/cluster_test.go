@@ -152,14 +152,7 @@ func TestNodesServeEachOthersWrites(t *testing.T) {
 	counted := c.clients[0].createBin(t, "<Response><Say>counted</Say></Response>")
 	for _, node := range c.clients {
 		eventually(t, "a new bin is known to every node", func() string {
-			resp, err := node.do(t.Context(), http.MethodGet, "/api/v1/bins/"+counted.SID, nil, 0)
-			if err != nil {
-				return err.Error()
-			}
-			if resp.status != http.StatusOK {
-				return fmt.Sprintf("%s answers %d", node.base, resp.status)
-			}
-			return ""
+			return answersStatus(t, node, "/api/v1/bins/"+counted.SID, http.StatusOK)
 		})
 	}
 	const perNode = 25
@@ -206,25 +199,11 @@ func TestNodesServeEachOthersWrites(t *testing.T) {
 	require.NoError(t, json.Unmarshal(resp.body, &rotated))
 	for i, node := range c.clients {
 		eventually(t, "the old auth token is refused by every node", func() string {
-			resp, err := node.do(t.Context(), http.MethodGet, "/api/v1/bins", nil, 0)
-			if err != nil {
-				return err.Error()
-			}
-			if resp.status != http.StatusUnauthorized {
-				return fmt.Sprintf("%s answers the old token %d", node.base, resp.status)
-			}
-			return ""
+			return answersStatus(t, node, "/api/v1/bins", http.StatusUnauthorized)
 		})
 		fresh := newFaultClient(c.nodes[i].base, c.sid, rotated.AuthToken)
 		eventually(t, "the new auth token is taken by every node", func() string {
-			resp, err := fresh.do(t.Context(), http.MethodGet, "/api/v1/bins", nil, 0)
-			if err != nil {
-				return err.Error()
-			}
-			if resp.status != http.StatusOK {
-				return fmt.Sprintf("%s answers the new token %d", fresh.base, resp.status)
-			}
-			return ""
+			return answersStatus(t, fresh, "/api/v1/bins", http.StatusOK)
 		})
 	}
 }

@@ -7,24 +7,37 @@ import (
 )
 
 // varSet is the set of parameter names a template reads.
-type varSet map[string]struct{}
+type varSet struct {
+	names map[string]struct{}
+	// lengths has bit n set when a name read, or that name with "[]", is
+	// n bytes long (bit 63: 63 or more). Twilio sends a dozen parameters
+	// and a template reads a few: most are skipped on their length alone,
+	// without hashing them (BenchmarkBinParams).
+	lengths uint64
+}
 
 func newVarSet(names []string) varSet {
-	s := make(varSet, len(names))
+	s := varSet{names: make(map[string]struct{}, len(names))}
 	for _, n := range names {
-		s[n] = struct{}{}
+		s.names[n] = struct{}{}
+		s.lengths |= lengthBit(len(n)) | lengthBit(len(n)+len("[]"))
 	}
 	return s
 }
 
+func lengthBit(n int) uint64 { return 1 << min(n, 63) }
+
 // wants reports whether the template reads the parameter name; "X[]" is
 // read as X, as the engine does.
 func (s varSet) wants(name string) bool {
-	if _, ok := s[name]; ok {
+	if s.lengths&lengthBit(len(name)) == 0 {
+		return false
+	}
+	if _, ok := s.names[name]; ok {
 		return true
 	}
 	if base, ok := strings.CutSuffix(name, "[]"); ok {
-		_, ok = s[base]
+		_, ok = s.names[base]
 		return ok
 	}
 	return false
@@ -43,17 +56,31 @@ func (s varSet) addParams(dst map[string][]string, raw string) {
 // *store, when store is not nil, rather than in a slice of its own: one
 // allocation per request instead of one per parameter.
 func (s varSet) appendParams(dst map[string][]string, raw string, store *[]string) {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" {
+	semicolons := strings.IndexByte(raw, ';') >= 0 // looked for once: Twilio sends none
+	for i := 0; i < len(raw); {
+		// The key, read a byte at a time: most keys are skipped on their
+		// length once read, with no call for each to look into them.
+		start, keyEscaped := i, false
+		for ; i < len(raw) && raw[i] != '=' && raw[i] != '&'; i++ {
+			keyEscaped = keyEscaped || raw[i] == '%' || raw[i] == '+'
+		}
+		key, value := raw[start:i], ""
+		end := len(raw)
+		if next := strings.IndexByte(raw[i:], '&'); next >= 0 {
+			end = i + next
+		}
+		if i < end { // raw[i] is '='
+			value = raw[i+1 : end]
+		}
+		pair := raw[start:end]
+		i = end + 1
+		if pair == "" || !keyEscaped && s.lengths&lengthBit(len(key)) == 0 {
 			continue
 		}
-		if strings.Contains(pair, ";") {
+		if semicolons && strings.IndexByte(pair, ';') >= 0 {
 			continue // as url.ParseQuery
 		}
-		key, value, _ := strings.Cut(pair, "=")
-		if escaped(key) {
+		if keyEscaped {
 			k, err := url.QueryUnescape(key)
 			if err != nil {
 				continue

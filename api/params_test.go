@@ -1,8 +1,10 @@
 package api
 
 import (
+	"maps"
 	"net/url"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -53,10 +55,7 @@ func FuzzAddParams(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		want, _ := url.ParseQuery(raw)
-		vars := varSet{}
-		for name := range want {
-			vars[name] = struct{}{}
-		}
+		vars := newVarSet(slices.Collect(maps.Keys(want)))
 		got := map[string][]string{}
 		vars.addParams(got, raw)
 		if len(want) == 0 && len(got) == 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,10 +62,62 @@ func setInertHeaders(h http.Header) {
 }
 
 // serveHTTP sets the headers of every answer, then routes the request:
-// before echo, so that the router's own 404 and 405 have them too.
+// before echo, so that the router's own 404 and 405 have them too. The bin
+// URL, the route Twilio waits on, goes straight to serveBinURL.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	setInertHeaders(w.Header())
+	if sid, ok := binURLSID(r); ok {
+		s.serveBinURL(w, r, sid)
+		return
+	}
 	s.echo.ServeHTTP(w, r)
+}
+
+// The bin URL's route, as Server.routes registers it.
+const (
+	binURLPrefix = "/twiml/"
+	binURLPath   = binURLPrefix + ":sid"
+)
+
+var binURLParamNames = []string{"sid"}
+
+// binURLSID returns the SID of a request that echo's router would send to
+// the bin URL's route: a GET or POST of /twiml/ and one path segment,
+// written with nothing to unescape. Any other request, such as one whose
+// path has an escaped character, goes through the router.
+func binURLSID(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost || r.URL.RawPath != "" {
+		return "", false
+	}
+	sid, ok := strings.CutPrefix(r.URL.Path, binURLPrefix)
+	if !ok || sid == "" || strings.IndexByte(sid, '/') >= 0 {
+		return "", false
+	}
+	return sid, true
+}
+
+// serveBinURL answers a bin URL as echo would, through the same
+// middleware and error handler, with the chain composed once (Server.binURL):
+// echo composes its middleware around the handler anew on every request.
+func (s *Server) serveBinURL(w http.ResponseWriter, r *http.Request, sid string) {
+	c := s.echo.AcquireContext()
+	c.Reset(r, w)
+	c.SetPath(binURLPath)
+	c.SetParamNames(binURLParamNames...)
+	c.SetParamValues(sid)
+	if err := s.binURL(c); err != nil {
+		s.echo.HTTPErrorHandler(err, c)
+	}
+	s.echo.ReleaseContext(c)
+}
+
+// chain returns h inside every middleware of mw, the first outermost, as
+// echo applies them.
+func chain(h echo.HandlerFunc, mw []echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
 }
 
 // refuseCrossOrigin refuses a write that a browser sends from another

@@ -97,7 +97,8 @@ type Server struct {
 	db       store.Store
 	logger   *slog.Logger
 	echo     *echo.Echo
-	handler  http.Handler // serveHTTP
+	handler  http.Handler     // serveHTTP
+	binURL   echo.HandlerFunc // serveBin in the middleware, for serveBinURL
 	cache    *templateCache
 	metrics  *metrics
 	limits   limits
@@ -152,7 +153,9 @@ func New(cfg Config, db store.Store, logger *slog.Logger) (*Server, error) {
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
-	s.echo.Use(s.middleware()...)
+	middleware := s.middleware()
+	s.echo.Use(middleware...)
+	s.binURL = chain(s.serveBin, middleware)
 	s.routes()
 	s.metrics.addRoutes(s.echo.Routes())
 	return s, nil
@@ -189,9 +192,11 @@ func (s *Server) routes() {
 	// made to: a browser on another site may not send it.
 	sameOrigin := s.refuseCrossOrigin
 
-	// The bin URL, which Twilio requests.
-	e.GET("/twiml/:sid", s.serveBin)
-	e.POST("/twiml/:sid", s.serveBin)
+	// The bin URL, which Twilio requests. serveHTTP answers these two
+	// routes without the router; they are listed here too, for the route
+	// table and the paths it does not answer.
+	e.GET(binURLPath, s.serveBin)
+	e.POST(binURLPath, s.serveBin)
 
 	// Operations.
 	e.GET("/healthz", s.healthz)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -353,4 +354,66 @@ func with(v url.Values, name, value string) url.Values {
 	}
 	out.Set(name, value)
 	return out
+}
+
+// TestBinURLAnsweredAsByTheRouter: serveHTTP answers the bin URL's GET and
+// POST without echo's router, and must answer every path as the router
+// would, with the same access line; the paths it leaves to the router
+// (escaped, nested, other methods) stay the router's.
+func TestBinURLAnsweredAsByTheRouter(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Config{})
+	srv, err := New(Config{AccessLog: &logs}, e.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.newUser("owner")
+	bin, err := e.db.CreateBin(u.sid, storeInput("b", `<Response><Say>{{greeting}}</Say></Response>`, "strict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setInertHeaders(w.Header())
+		srv.echo.ServeHTTP(w, r)
+	})
+	answer := func(h http.Handler, method, target string) (*httptest.ResponseRecorder, string) {
+		logs.Reset()
+		r := httptest.NewRequest(method, target, strings.NewReader("greeting=Hello+there"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		// The access line but for its time, request ID and duration.
+		fields := strings.Fields(logs.String())
+		kept := fields[:0]
+		for _, f := range fields {
+			if !strings.HasPrefix(f, "time=") && !strings.HasPrefix(f, "request_id=") && !strings.HasPrefix(f, "duration=") {
+				kept = append(kept, f)
+			}
+		}
+		return rec, strings.Join(kept, " ")
+	}
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/twiml/" + bin.SID + "?greeting=Hi"},
+		{"POST", "/twiml/" + bin.SID + "?greeting=Hi"},
+		{"POST", "/twiml/" + bin.SID + "/"},
+		{"GET", "/twiml/" + bin.SID + "/x"},
+		{"GET", "/twiml/EH00000000000000000000000000000000"},
+		{"GET", "/twiml/not-a-sid"},
+		{"GET", "/twiml/"},
+		{"GET", "/twiml"},
+		{"GET", "/twiml/%45" + bin.SID[1:]},
+		{"GET", "/twiml/a%2Fb"},
+		{"HEAD", "/twiml/" + bin.SID},
+		{"PUT", "/twiml/" + bin.SID},
+	} {
+		got, gotLine := answer(srv.Handler(), tc.method, tc.target)
+		want, wantLine := answer(router, tc.method, tc.target)
+		if got.Code != want.Code || got.Body.String() != want.Body.String() || !sameHeaders(got.Header(), want.Header()) {
+			t.Errorf("%s %s: answered %d %v %q, the router %d %v %q", tc.method, tc.target,
+				got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+		}
+		if gotLine != wantLine || gotLine == "" {
+			t.Errorf("%s %s: access line %q, the router's %q", tc.method, tc.target, gotLine, wantLine)
+		}
+	}
 }

@@ -38,59 +38,35 @@ func appendSanitized(dst []byte, v string) []byte {
 // escapeText appends v escaped for element content. A carriage return is
 // written as a reference, since XML parsers turn a literal one into a line
 // feed.
-func escapeText(dst, v []byte) []byte {
-	start := 0
-	for i, c := range v {
-		var esc string
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#13;"
-		default:
-			continue
-		}
-		dst = append(dst, v[start:i]...)
-		dst = append(dst, esc...)
-		start = i + 1
-	}
-	return append(dst, v[start:]...)
-}
+func escapeText(dst, v []byte) []byte { return appendEscaped(dst, v, &textEscapes) }
 
 // escapeAttr appends v escaped for a quoted attribute value. Tabs and line
 // breaks are written as references, since attribute-value normalization
 // would turn literal ones into spaces.
-func escapeAttr(dst, v []byte) []byte {
+func escapeAttr(dst, v []byte) []byte { return appendEscaped(dst, v, &attrEscapes) }
+
+// textEscapes and attrEscapes give the reference written for each byte
+// that needs one, "" for the rest: a table lookup a byte, where a switch
+// took a quarter of a render (BenchmarkRenderContextual).
+var textEscapes, attrEscapes = escapeTable("&<>\r"), escapeTable("&<>\"'\t\n\r")
+
+func escapeTable(chars string) (t [256]string) {
+	refs := map[byte]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&quot;", '\'': "&apos;",
+		'\t': "&#9;", '\n': "&#10;", '\r': "&#13;"}
+	for i := range len(chars) {
+		t[chars[i]] = refs[chars[i]]
+	}
+	return t
+}
+
+func appendEscaped(dst, v []byte, refs *[256]string) []byte {
 	start := 0
 	for i, c := range v {
-		var esc string
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '"':
-			esc = "&quot;"
-		case '\'':
-			esc = "&apos;"
-		case '\t':
-			esc = "&#9;"
-		case '\n':
-			esc = "&#10;"
-		case '\r':
-			esc = "&#13;"
-		default:
-			continue
+		if ref := refs[c]; ref != "" {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, ref...)
+			start = i + 1
 		}
-		dst = append(dst, v[start:i]...)
-		dst = append(dst, esc...)
-		start = i + 1
 	}
 	return append(dst, v[start:]...)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -50,6 +51,8 @@ var (
 	inertPolicy = []string{"default-src 'none'; sandbox"}
 	nosniff     = []string{"nosniff"}
 	noStore     = []string{"no-store"}
+	// xmlContentTypes is the bin URL's Content-Type, xmlContentType.
+	xmlContentTypes = []string{xmlContentType}
 )
 
 // setInertHeaders sets the headers that keep a browser from running
@@ -159,11 +162,12 @@ func newCrossOriginProtection(base string) (*http.CrossOriginProtection, error) 
 func assignRequestID(ids *requestIDs) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			id := c.Request().Header.Get(echo.HeaderXRequestID)
-			if !validRequestID(id) {
-				id = ids.next()
+			// The header's name is canonical: read without canonicalizing it.
+			if id := c.Request().Header[echo.HeaderXRequestID]; len(id) > 0 && validRequestID(id[0]) {
+				c.Response().Header()[echo.HeaderXRequestID] = id[:1:1]
+			} else {
+				c.Response().Header()[echo.HeaderXRequestID] = ids.next()
 			}
-			c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 			return next(c)
 		}
 	}
@@ -186,17 +190,22 @@ func newRequestIDs() *requestIDs {
 // requestIDDigits is rand.Text's alphabet, RFC 4648 base32.
 const requestIDDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-// next returns the next ID: the prefix and 13 base32 digits of the count,
-// 26 characters as rand.Text's.
-func (g *requestIDs) next() string {
+// next returns the next ID as a header's values: the prefix and 13
+// base32 digits of the count, 26 characters as rand.Text's.
+func (g *requestIDs) next() []string {
 	n := g.count.Add(1)
-	var b [26]byte
-	copy(b[:], g.prefix)
-	for i := len(b) - 1; i >= 13; i-- {
-		b[i] = requestIDDigits[n&31]
+	// The values and the text in one allocation.
+	id := new(struct {
+		values [1]string
+		text   [26]byte
+	})
+	copy(id.text[:], g.prefix)
+	for i := len(id.text) - 1; i >= 13; i-- {
+		id.text[i] = requestIDDigits[n&31]
 		n >>= 5
 	}
-	return string(b[:])
+	id.values[0] = unsafe.String(&id.text[0], len(id.text))
+	return id.values[:]
 }
 
 func validRequestID(id string) bool {
@@ -213,7 +222,10 @@ func validRequestID(id string) bool {
 
 // requestID returns the ID assignRequestID gave the request.
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	if id := c.Response().Header()[echo.HeaderXRequestID]; len(id) > 0 {
+		return id[0]
+	}
+	return ""
 }
 
 // observe writes the access log line and the HTTP metrics of every request.

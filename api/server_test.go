@@ -135,13 +135,17 @@ func TestRequestIDs(t *testing.T) {
 	other := newRequestIDs()
 	seen := map[string]bool{}
 	for range 1000 {
-		id := ids.next()
+		values := ids.next()
+		if len(values) != 1 {
+			t.Fatalf("request ID header values %q: want one", values)
+		}
+		id := values[0]
 		if len(id) != 26 || !validRequestID(id) || strings.Trim(id, requestIDDigits) != "" || seen[id] {
 			t.Fatalf("request ID %q: want 26 new characters of base32", id)
 		}
 		seen[id] = true
 	}
-	if first := other.next(); seen[first] || first[:13] == ids.next()[:13] {
+	if first := other.next()[0]; seen[first] || first[:13] == ids.next()[0][:13] {
 		t.Errorf("two servers' IDs share their prefix: %s", first)
 	}
 }

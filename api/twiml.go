@@ -93,8 +93,13 @@ func (s *Server) serveBin(c echo.Context) error {
 	if err != nil {
 		return errRenderFailed
 	}
-	c.Response().Header()[echo.HeaderCacheControl] = noStore
-	return c.Blob(http.StatusOK, xmlContentType, out)
+	res := c.Response()
+	h := res.Header()
+	h[echo.HeaderContentType] = xmlContentTypes
+	h[echo.HeaderCacheControl] = noStore
+	res.WriteHeader(http.StatusOK)
+	_, err = res.Write(out)
+	return err
 }
 
 // lookupBin finds the bin a bin URL names, with its compiled template (nil

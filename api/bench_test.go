@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
 	"github.com/twimlbin/twimlbin/internal/backendtest"
+	"github.com/twimlbin/twimlbin/internal/logwriter"
 	"github.com/twimlbin/twimlbin/templates"
 )
 
@@ -36,14 +37,20 @@ func contextualCall(b *testing.B) (templates.Entry, benchRequest) {
 	return entry, benchRequest{query: query.Encode(), form: form.Encode()}
 }
 
-// benchEnv is a server over a database holding the contextual-calling bin.
+// benchEnv is a server over a database holding the contextual-calling bin,
+// writing its access log as twimlbin serve does, through a
+// logwriter.Writer, here to io.Discard.
 func benchEnv(b *testing.B) (*env, string, benchRequest) {
 	b.Helper()
 	entry, r := contextualCall(b)
 	t := &testing.T{}
-	e := &env{t: t, storage: backendtest.New(b), cfg: Config{}}
+	accessLog := logwriter.New(io.Discard)
+	e := &env{t: t, storage: backendtest.New(b), cfg: Config{AccessLog: accessLog}}
 	e.open()
-	b.Cleanup(func() { e.db.Close() })
+	b.Cleanup(func() {
+		e.db.Close()
+		accessLog.Close()
+	})
 	u := e.newUser("bench")
 	bin, err := e.db.CreateBin(u.sid, storeInput("bench", entry.Template, "strict"))
 	if err != nil {

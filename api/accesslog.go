@@ -35,7 +35,7 @@ var accessBuffers = sync.Pool{New: func() any {
 // appendTo appends the line to dst, ending it with a newline.
 func (l *accessLine) appendTo(dst []byte) []byte {
 	dst = append(dst, "time="...)
-	dst = l.at.AppendFormat(dst, accessLogTime)
+	dst = appendLogTime(dst, l.at)
 	dst = append(dst, " level=INFO msg=request request_id="...)
 	dst = appendLogValue(dst, l.requestID)
 	dst = append(dst, " method="...)
@@ -66,6 +66,15 @@ func appendLogValue(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+// plainLogBytes holds the ASCII bytes a value may hold unquoted: printable,
+// neither a space, '=' nor '"'.
+var plainLogBytes = func() (plain [utf8.RuneSelf]bool) {
+	for b := byte('!'); b < 0x7f; b++ {
+		plain[b] = b != '=' && b != '"'
+	}
+	return plain
+}()
+
 func needsQuoting(s string) bool {
 	if s == "" {
 		return true
@@ -73,7 +82,7 @@ func needsQuoting(s string) bool {
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b <= ' ' || b == '=' || b == '"' || b == 0x7f {
+			if !plainLogBytes[b] {
 				return true
 			}
 			i++

@@ -366,3 +366,25 @@ func TestReadOnlyDatabase(t *testing.T) {
 	}
 	e.ok(req{method: "POST", path: binPath, user: &u, json: map[string]any{"template": dialTemplate}}, http.StatusOK, nil)
 }
+
+// TestSecondTexts: the texts made once a second read as formatting the
+// time on the spot would, in every zone, at every millisecond, across
+// seconds, and the Date header is net/http's.
+func TestSecondTexts(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 5*3600+30*60), time.FixedZone("west", -8*3600)}
+	if paris, err := time.LoadLocation("Europe/Paris"); err == nil {
+		zones = append(zones, paris)
+	}
+	base := time.Date(2026, 3, 29, 0, 59, 58, 0, time.UTC) // across Paris' change to summer time
+	for ms := 0; ms < 4000; ms += 7 {
+		for _, zone := range zones { // the same second in each zone in turn
+			at := base.Add(time.Duration(ms)*time.Millisecond + 123456*time.Nanosecond).In(zone)
+			if got, want := string(appendLogTime(nil, at)), at.Format(accessLogTime); got != want {
+				t.Fatalf("%v: log time %q, want %q", at, got, want)
+			}
+			if got, want := textsOf(at).date[0], at.UTC().Format(http.TimeFormat); got != want {
+				t.Fatalf("%v: Date %q, want %q", at, got, want)
+			}
+		}
+	}
+}

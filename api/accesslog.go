@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,9 @@ type accessLine struct {
 	status    int
 	bytes     int64
 	duration  time.Duration
-	remoteIP  string
+	// remoteIP is the client's address as the rate limits take it
+	// (ratelimit.ClientAddr), invalid when there is none.
+	remoteIP netip.Addr
 }
 
 // accessLogTime is slog's text time format: RFC 3339 with milliseconds.
@@ -51,7 +54,11 @@ func (l *accessLine) appendTo(dst []byte) []byte {
 	dst = append(dst, " duration="...)
 	dst = append(dst, l.duration.String()...)
 	dst = append(dst, " remote_ip="...)
-	dst = appendLogValue(dst, l.remoteIP)
+	if l.remoteIP.IsValid() { // an address never needs quoting
+		dst = l.remoteIP.AppendTo(dst)
+	} else {
+		dst = append(dst, `""`...)
+	}
 	return append(dst, '\n')
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -307,7 +308,7 @@ func TestBareEchoAnswersAsTheBinURL(t *testing.T) {
 func BenchmarkAccessLog(b *testing.B) {
 	line := accessLine{at: time.Now(), requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", method: "POST",
 		path: "/twiml/EH0123456789abcdef0123456789abcdef", route: "/twiml/:sid", status: 200, bytes: 380,
-		duration: 1234567 * time.Nanosecond, remoteIP: "127.0.0.1"}
+		duration: 1234567 * time.Nanosecond, remoteIP: netip.MustParseAddr("127.0.0.1")}
 	b.Run("by-hand", func(b *testing.B) {
 		b.ReportAllocs()
 		buf := make([]byte, 0, 256)
@@ -324,7 +325,7 @@ func BenchmarkAccessLog(b *testing.B) {
 			logger.LogAttrs(ctx, slog.LevelInfo, "request",
 				slog.String("request_id", line.requestID), slog.String("method", line.method), slog.String("path", line.path),
 				slog.String("route", line.route), slog.Int("status", line.status), slog.Int64("bytes", line.bytes),
-				slog.Duration("duration", line.duration), slog.String("remote_ip", line.remoteIP))
+				slog.Duration("duration", line.duration), slog.String("remote_ip", line.remoteIP.String()))
 		}
 	})
 }

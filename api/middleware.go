@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
 )
 
@@ -244,9 +245,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		route := s.metrics.route(c.Path())
 		route.observe(req.Method, res.Status, elapsed)
 		if s.cfg.AccessLog != nil {
+			remoteIP, _ := ratelimit.ClientAddr(req, s.cfg.TrustedProxies)
 			line := accessLine{
 				at: start, requestID: requestID(c), method: req.Method, path: req.URL.Path,
-				route: route.name, status: res.Status, bytes: res.Size, duration: elapsed, remoteIP: c.RealIP(),
+				route: route.name, status: res.Status, bytes: res.Size, duration: elapsed, remoteIP: remoteIP,
 			}
 			buf := accessBuffers.Get().(*[]byte)
 			*buf = line.appendTo((*buf)[:0])

@@ -68,8 +68,9 @@ type Config struct {
 	// AccessLog, when not nil, is given a line per request, in log/slog's
 	// text format: its time, request ID, method, path (not the query,
 	// which holds callers' numbers), route, status, bytes, duration and
-	// client address. Each line is one Write; give it a writer that does
-	// not make the request wait for the disk (internal/logwriter).
+	// client address (as TrustedProxies says). Each line is one Write;
+	// give it a writer that does not make the request wait for the disk
+	// (internal/logwriter).
 	AccessLog io.Writer
 	// AuthFailures limits the failed authentications (a wrong account SID
 	// or auth token) of each client address, and AuthFailuresPerAccount
@@ -83,8 +84,9 @@ type Config struct {
 	// signup; zero: ratelimit.DefaultSignups.
 	Signups ratelimit.Rate
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
-	// the client, for the limits above; without them the client is the
-	// TCP peer, and every client behind a proxy shares its address.
+	// the client, for the limits above and the access log; without them
+	// the client is the TCP peer, and every client behind a proxy shares
+	// its address.
 	TrustedProxies []netip.Prefix
 	// Now is the clock of the limits; nil means time.Now. For tests.
 	Now func() time.Time

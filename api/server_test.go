@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,36 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
+// TestAccessLogClientAddress: the access log names the client as the rate
+// limits do: X-Forwarded-For counts only from a trusted proxy, so a client
+// cannot write another address into the log.
+func TestAccessLogClientAddress(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Config{})
+	srv, err := New(Config{AccessLog: &logs, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, e.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ peer, forwardedFor, want string }{
+		{"192.0.2.1:5000", "", "192.0.2.1"},
+		{"192.0.2.1:5000", "203.0.113.9", "192.0.2.1"},
+		{"10.1.2.3:5000", "203.0.113.9", "203.0.113.9"},
+		{"[2001:db8::7]:5000", "203.0.113.9", "2001:db8::7"},
+		{"not an address", "", `""`},
+	} {
+		logs.Reset()
+		r := httptest.NewRequest("GET", "/twiml/EH123", nil)
+		r.RemoteAddr = tc.peer
+		if tc.forwardedFor != "" {
+			r.Header.Set("X-Forwarded-For", tc.forwardedFor)
+		}
+		srv.Handler().ServeHTTP(httptest.NewRecorder(), r)
+		if want := " remote_ip=" + tc.want + "\n"; !strings.HasSuffix(logs.String(), want) {
+			t.Errorf("peer %s, X-Forwarded-For %q: access line %q, want it to end with %q", tc.peer, tc.forwardedFor, logs.String(), want)
+		}
+	}
+}
+
 // TestAccessLineIsSlogText: the access log writes its lines by hand, for
 // speed, exactly as log/slog's TextHandler would write the same record,
 // so that one parser reads every line of the server's log.
@@ -115,17 +146,23 @@ func TestAccessLineIsSlogText(t *testing.T) {
 		"/twiml/EH0123456789abcdef0123456789abcdef", "/twiml/a b", `/twiml/"quoted"`, "/twiml/a=b", "/twiml/é☎",
 		"/twiml/\x00\n\t", "/twiml/\xff", "/twiml/\u2028", `/twiml/back\slash`, "",
 	} {
-		line := accessLine{at: at, requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", method: "POST", path: path, route: "/twiml/:sid",
-			status: 200, bytes: 380, duration: 1234567 * time.Nanosecond, remoteIP: "127.0.0.1"}
-		var want bytes.Buffer
-		slog.New(slog.NewTextHandler(&want, nil)).LogAttrs(context.Background(), slog.LevelInfo, "request",
-			slog.String("request_id", line.requestID), slog.String("method", line.method), slog.String("path", line.path),
-			slog.String("route", line.route), slog.Int("status", line.status), slog.Int64("bytes", line.bytes),
-			slog.Duration("duration", line.duration), slog.String("remote_ip", line.remoteIP))
-		// The handler reads the time itself: put the line's in its place.
-		wantLine := "time=2026-12-02T11:43:56.123Z" + want.String()[strings.Index(want.String(), " level="):]
-		if got := string(line.appendTo(nil)); got != wantLine {
-			t.Errorf("path %q:\n got %q\nwant %q", path, got, wantLine)
+		for _, remoteIP := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("2001:db8::1"), {}} {
+			line := accessLine{at: at, requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", method: "POST", path: path, route: "/twiml/:sid",
+				status: 200, bytes: 380, duration: 1234567 * time.Nanosecond, remoteIP: remoteIP}
+			remote := ""
+			if remoteIP.IsValid() {
+				remote = remoteIP.String()
+			}
+			var want bytes.Buffer
+			slog.New(slog.NewTextHandler(&want, nil)).LogAttrs(context.Background(), slog.LevelInfo, "request",
+				slog.String("request_id", line.requestID), slog.String("method", line.method), slog.String("path", line.path),
+				slog.String("route", line.route), slog.Int("status", line.status), slog.Int64("bytes", line.bytes),
+				slog.Duration("duration", line.duration), slog.String("remote_ip", remote))
+			// The handler reads the time itself: put the line's in its place.
+			wantLine := "time=2026-12-02T11:43:56.123Z" + want.String()[strings.Index(want.String(), " level="):]
+			if got := string(line.appendTo(nil)); got != wantLine {
+				t.Errorf("path %q, address %v:\n got %q\nwant %q", path, remoteIP, got, wantLine)
+			}
 		}
 	}
 }

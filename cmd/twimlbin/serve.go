@@ -192,7 +192,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&backups, "backup-accounts", backups, "comma-separated account SIDs allowed to download a backup of the whole database")
 	proxies := getenv("TWIMLBIN_TRUSTED_PROXIES")
 	fs.StringVar(&proxies, "trusted-proxies", proxies,
-		"comma-separated addresses or CIDR prefixes of the reverse proxies in front of twimlbin, whose X-Forwarded-For names the client for the limits on failed sign-ins and sign-ups (default: none, the client is the TCP peer)")
+		"comma-separated addresses or CIDR prefixes of the reverse proxies in front of twimlbin, whose X-Forwarded-For names the client for the limits on failed sign-ins and sign-ups and in the access log (default: none, the client is the TCP peer)")
 	cfg.Etcd.define(fs, getenv)
 	if err := cfg.Etcd.defineCompaction(fs, getenv); err != nil {
 		fmt.Fprintf(stderr, "twimlbin serve: %v\n", err)

@@ -169,19 +169,33 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// ClientKey is the key of the client that sent r: the address of the TCP
-// peer (r.RemoteAddr), or, when that peer is one of the trusted proxies,
-// the last address of X-Forwarded-For that is not a trusted proxy. An IPv6
-// address stands for its /64, which one client usually holds whole. It is
-// "" when there is no address to be read.
+// ClientKey is the key of the client that sent r: its ClientAddr, where an
+// IPv6 address stands for its /64, which one client usually holds whole.
+// It is "" when there is no address to be read.
 func ClientKey(r *http.Request, trusted []netip.Prefix) string {
+	addr, ok := ClientAddr(r, trusted)
+	if !ok {
+		return ""
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// ClientAddr is the address of the client that sent r: the TCP peer's
+// (r.RemoteAddr), or, when that peer is one of the trusted proxies, the
+// last address of X-Forwarded-For that is not a trusted proxy. False when
+// there is no address to be read.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
-		return ""
+		return netip.Addr{}, false
 	}
 	addr = addr.Unmap()
 	if isTrusted(addr, trusted) {
@@ -197,11 +211,7 @@ func ClientKey(r *http.Request, trusted []netip.Prefix) string {
 			}
 		}
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	return addr, true
 }
 
 func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {

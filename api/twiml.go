@@ -45,7 +45,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	}
 	req := c.Request()
 	var body string
-	if req.Method == http.MethodPost && isForm(req.Header.Get(echo.HeaderContentType)) {
+	if req.Method == http.MethodPost && isForm(req.Header[echo.HeaderContentType]) {
 		if body, err = readBody(req); err != nil {
 			return err
 		}
@@ -153,9 +153,17 @@ func (s *Server) logEvents(sid string, at time.Time, diags engine.Diagnostics) {
 	}
 }
 
-// isForm reports whether a Content-Type is form encoding.
-func isForm(contentType string) bool {
-	mediaType, _, _ := strings.Cut(contentType, ";")
+// isForm reports whether a request's Content-Type values say form
+// encoding. Twilio's say it exactly, and are compared before anything is
+// cut or folded.
+func isForm(contentType []string) bool {
+	if len(contentType) == 0 {
+		return false
+	}
+	if contentType[0] == echo.MIMEApplicationForm {
+		return true
+	}
+	mediaType, _, _ := strings.Cut(contentType[0], ";")
 	return strings.EqualFold(strings.TrimSpace(mediaType), echo.MIMEApplicationForm)
 }
 

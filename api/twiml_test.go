@@ -417,3 +417,22 @@ func TestBinURLAnsweredAsByTheRouter(t *testing.T) {
 		}
 	}
 }
+
+func TestIsForm(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   bool
+	}{
+		{[]string{"application/x-www-form-urlencoded"}, true},
+		{[]string{"application/x-www-form-urlencoded; charset=UTF-8"}, true},
+		{[]string{" Application/X-WWW-Form-Urlencoded ;charset=utf-8"}, true},
+		{[]string{"application/json"}, false},
+		{[]string{"multipart/form-data; boundary=x"}, false},
+		{[]string{""}, false},
+		{nil, false},
+	} {
+		if got := isForm(tc.values); got != tc.want {
+			t.Errorf("isForm(%q) = %v, want %v", tc.values, got, tc.want)
+		}
+	}
+}

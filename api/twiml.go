@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 	"github.com/twimlbin/twimlbin/engine"
@@ -167,12 +168,20 @@ func isForm(contentType []string) bool {
 	return strings.EqualFold(strings.TrimSpace(mediaType), echo.MIMEApplicationForm)
 }
 
-// bodyBuffers recycles the buffers request bodies are read into.
+// bodyBuffers recycles the buffers bodies of unknown length are read into.
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readBody reads a request body. A body whose length the request states,
-// as Twilio's do, is read in one call into a buffer of that size.
+// as Twilio's do, is read in one call into memory of that size, which the
+// string returned then owns: nothing to copy or recycle.
 func readBody(req *http.Request) (string, error) {
+	if n := req.ContentLength; n > 0 {
+		b := make([]byte, n) // no larger than the body limit, checked first
+		if _, err := io.ReadFull(req.Body, b); err != nil {
+			return "", bodyError(err)
+		}
+		return unsafe.String(&b[0], len(b)), nil
+	}
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBody {
@@ -181,14 +190,6 @@ func readBody(req *http.Request) (string, error) {
 		}
 	}()
 	buf.Reset()
-	if n := req.ContentLength; n > 0 && n <= maxPooledBody {
-		buf.Grow(int(n))
-		b := buf.AvailableBuffer()[:n]
-		if _, err := io.ReadFull(req.Body, b); err != nil {
-			return "", bodyError(err)
-		}
-		return string(b), nil
-	}
 	if _, err := buf.ReadFrom(req.Body); err != nil {
 		return "", bodyError(err)
 	}

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -189,18 +191,22 @@ func (m *metrics) route(path string) *routeMetrics {
 // twimlbin_http_request_duration_seconds. A request's counter, found by
 // its method and status, is kept once looked up: finding it by its labels
 // hashes them on every request, which the bin URL's path should not pay.
+// The counters kept are a map replaced whole when one is added, so that a
+// request reads it without a lock: a read lock's count is a memory write
+// that every core serving requests would take turns on.
 type routeMetrics struct {
 	name     string
 	vec      *prometheus.CounterVec
 	duration prometheus.Observer
 
-	mu       sync.RWMutex
-	requests map[uint32]prometheus.Counter // by methodIndex<<16 | status
+	mu       sync.Mutex                                    // held to add a counter
+	requests atomic.Pointer[map[uint32]prometheus.Counter] // by methodIndex<<16 | status
 }
 
 func (m *metrics) newRouteMetrics(name string) *routeMetrics {
-	return &routeMetrics{name: name, vec: m.httpRequests, duration: m.httpDuration.WithLabelValues(name),
-		requests: map[uint32]prometheus.Counter{}}
+	r := &routeMetrics{name: name, vec: m.httpRequests, duration: m.httpDuration.WithLabelValues(name)}
+	r.requests.Store(&map[uint32]prometheus.Counter{})
+	return r
 }
 
 // methods are the methods the metrics name; any other is "other".
@@ -219,17 +225,27 @@ func methodIndex(method string) uint32 {
 func (r *routeMetrics) observe(method string, status int, d time.Duration) {
 	mi := methodIndex(method)
 	key := mi<<16 | uint32(status)&0xffff
-	r.mu.RLock()
-	c := r.requests[key]
-	r.mu.RUnlock()
+	c := (*r.requests.Load())[key]
 	if c == nil {
-		c = r.vec.WithLabelValues(r.name, methods[mi], strconv.Itoa(status))
-		r.mu.Lock()
-		r.requests[key] = c
-		r.mu.Unlock()
+		c = r.counter(key, methods[mi], status)
 	}
 	c.Inc()
 	r.duration.Observe(d.Seconds())
+}
+
+// counter looks up the counter of a method and status and keeps it.
+func (r *routeMetrics) counter(key uint32, method string, status int) prometheus.Counter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := *r.requests.Load()
+	if c := kept[key]; c != nil {
+		return c
+	}
+	c := r.vec.WithLabelValues(r.name, method, strconv.Itoa(status))
+	added := maps.Clone(kept)
+	added[key] = c
+	r.requests.Store(&added)
+	return c
 }
 
 func (m *metrics) observeStore(op int, start time.Time) {

@@ -190,7 +190,7 @@ func (lt *loadTest) againstPeer(ctx context.Context, srv *server) error {
 		return err
 	}
 	lt.sids = []string{sid}
-	peer, err := startPeer(lt.peerExe, lt.peerBody)
+	peer, err := startPeer(lt.peerExe, lt.peerBody, lt.cfg.peerWork)
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,11 @@ func (lt *loadTest) againstPeer(ctx context.Context, srv *server) error {
 		return fmt.Errorf("before timing: %w", err)
 	}
 
-	lt.printf("1. The contextual-calling bin on serve against the peer (bare Echo, no middleware, same bytes)\n")
+	work := ""
+	if lt.cfg.peerWork > 0 {
+		work = fmt.Sprintf(", keeping the processor busy for %s on each request (-peer-work)", lt.cfg.peerWork)
+	}
+	lt.printf("1. The contextual-calling bin on serve against the peer (bare Echo, no middleware, same bytes%s)\n", work)
 	lt.printf("a. This tool's client: %d keep-alive connections, %d alternating runs of %s per side\n",
 		lt.cfg.clients, lt.cfg.rounds, lt.cfg.duration)
 	peerWorker, binWorker := lt.fixed(peer.addr, "/twiml/"+sid), lt.fixed(srv.addr, "/twiml/"+sid)

@@ -7,6 +7,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +138,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-no-such-flag"}, "flag provided but not defined"},
 		{[]string{"-etcd-updates", "0"}, "take 1 or more"},
 		{[]string{"-etcd-only", "-peer-only"}, "give one of them"},
+		{[]string{"-peer-work", "-1us"}, "want a duration of 0 or more"},
 	} {
 		got := runCommand(t, tt.args...)
 		if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) {
@@ -146,7 +149,7 @@ func TestFlags(t *testing.T) {
 	if got.code != exitOK {
 		t.Errorf("-h: exit code %d", got.code)
 	}
-	for _, w := range []string{"serve --addr 127.0.0.1:0", "no middleware", "Nothing is flushed between runs", "no garbage collection", "-wrk-duration", "-twimlbin PATH", "--etcd-endpoints", "-etcd-only", "-etcd-updates"} {
+	for _, w := range []string{"serve --addr 127.0.0.1:0", "no middleware", "Nothing is flushed between runs", "no garbage collection", "-wrk-duration", "-twimlbin PATH", "--etcd-endpoints", "-etcd-only", "-etcd-updates", "-peer-work"} {
 		if !strings.Contains(got.stderr, w) {
 			t.Errorf("-h lacks %q", w)
 		}
@@ -330,4 +333,23 @@ func evalDuration(expr string) (time.Duration, error) {
 		return 0, &time.ParseError{Value: expr, Message: ": not N * time.Unit"}
 	}
 	return time.ParseDuration(strings.TrimSpace(n) + u)
+}
+
+// TestPeerWork: with -peer-work the peer still answers the bin URL's bytes,
+// and only after keeping the processor busy for at least that long.
+func TestPeerWork(t *testing.T) {
+	body := []byte("<Response/>")
+	for _, work := range []time.Duration{0, 3 * time.Millisecond} {
+		h := peerHandler(body, work)
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/twiml/EH0", nil))
+		took := time.Since(start)
+		if rec.Code != http.StatusOK || rec.Body.String() != string(body) {
+			t.Errorf("work %s: answered %d %q, want 200 %q", work, rec.Code, rec.Body, body)
+		}
+		if took < work {
+			t.Errorf("work %s: answered after %s", work, took)
+		}
+	}
 }

@@ -51,7 +51,10 @@ the end:
     timeouts, answering GET and POST /twiml/{sid} with the bytes the bin
     URL answers: the same body and the same constant headers
     (Content-Type, Cache-Control, Content-Security-Policy,
-    X-Content-Type-Options), and no request ID.
+    X-Content-Type-Options), and no request ID. With -peer-work D, it
+    keeps the processor busy for D on each request before answering:
+    comparing runs with and without shows what a microsecond of work a
+    request costs in the ratio on the machine at hand.
 
 It then runs:
 
@@ -156,8 +159,9 @@ type config struct {
 	bins           int
 	createClients  int
 	createDuration time.Duration
-	peerOnly       bool // part 1 only
-	etcdOnly       bool // part 4 only
+	peerWork       time.Duration // what the peer spends on each request
+	peerOnly       bool          // part 1 only
+	etcdOnly       bool          // part 4 only
 	etcdUpdates    int
 }
 
@@ -168,7 +172,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return code
 	}
 	if cfg.peerBody != "" {
-		if err := runPeer(cfg.peerBody, stdin, stdout); err != nil {
+		if err := runPeer(cfg.peerBody, cfg.peerWork, stdin, stdout); err != nil {
 			fmt.Fprintf(stderr, "twimlbin-load -peer-body: %v\n", err)
 			return exitUsage
 		}
@@ -224,6 +228,7 @@ func parseConfig(args []string, stderr io.Writer) (cfg config, code int, ok bool
 	fs.IntVar(&cfg.bins, "bins", 100_000, "bins stored for part 3")
 	fs.IntVar(&cfg.createClients, "create-clients", 4, "concurrent clients creating bins through the API")
 	fs.DurationVar(&cfg.createDuration, "create-duration", 3*time.Second, "length of the run creating bins")
+	fs.DurationVar(&cfg.peerWork, "peer-work", 0, "keep the peer's processor busy this long on each request, such as 5us: how much the ratio of part 1 moves for that much work a request, on this machine")
 	fs.BoolVar(&cfg.peerOnly, "peer-only", false, "run part 1 only, the bin URL against the peer: for measuring a change to the request path quickly")
 	fs.BoolVar(&cfg.etcdOnly, "etcd-only", false, "run part 4 only, the etcd backend against the bbolt file")
 	fs.IntVar(&cfg.etcdUpdates, "etcd-updates", 1000, "updates whose visibility on the other nodes part 4 times")
@@ -242,6 +247,8 @@ func parseConfig(args []string, stderr io.Writer) (cfg config, code int, ok bool
 		problem = "-peer-only and -etcd-only each run one part: give one of them, or neither for every part"
 	case cfg.clients < 1, cfg.rounds < 1, cfg.bins < 1, cfg.createClients < 1, cfg.wrkThreads < 1, cfg.etcdUpdates < 1:
 		problem = "-clients, -rounds, -bins, -create-clients, -wrk-threads and -etcd-updates take 1 or more"
+	case cfg.peerWork < 0:
+		problem = fmt.Sprintf("-peer-work %s: want a duration of 0 or more, such as 5us", cfg.peerWork)
 	case cfg.duration <= 0, cfg.createDuration <= 0:
 		problem = "-duration and -create-duration take a positive duration such as 2s"
 	case cfg.wrkDuration < time.Second || cfg.wrkDuration%time.Second != 0:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,11 +44,15 @@ var (
 
 // peerHandler is echo.New() with no middleware, answering GET and POST
 // /twiml/:sid with body and the bin URL's constant headers, and no
-// request ID.
-func peerHandler(body []byte) http.Handler {
+// request ID. With work, each request first keeps the processor busy for
+// that long (-peer-work).
+func peerHandler(body []byte, work time.Duration) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	answer := func(c echo.Context) error {
+		if work > 0 {
+			spin(work)
+		}
 		h := c.Response().Header()
 		h[echo.HeaderCacheControl] = peerNoStore
 		h["Content-Security-Policy"] = peerPolicy
@@ -59,9 +64,24 @@ func peerHandler(body []byte) http.Handler {
 	return e
 }
 
+// spinSink keeps spin's loop from being optimized away.
+var spinSink atomic.Uint64
+
+// spin keeps the processor busy for d, as work a request might do.
+func spin(d time.Duration) {
+	var n uint64
+	for start := time.Now(); time.Since(start) < d; {
+		for i := range uint64(64) {
+			n += i * i
+		}
+	}
+	spinSink.Add(n)
+}
+
 // runPeer serves the bytes of the file bodyPath on 127.0.0.1 until stdin
-// closes, printing "listening ADDR" to stdout once it listens.
-func runPeer(bodyPath string, stdin io.Reader, stdout io.Writer) error {
+// closes, printing "listening ADDR" to stdout once it listens. With work,
+// each request spends that long on the processor first.
+func runPeer(bodyPath string, work time.Duration, stdin io.Reader, stdout io.Writer) error {
 	body, err := os.ReadFile(bodyPath)
 	if err != nil {
 		return err
@@ -71,7 +91,7 @@ func runPeer(bodyPath string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           peerHandler(body),
+		Handler:           peerHandler(body, work),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -190,9 +190,9 @@ func logTail(path string) string {
 }
 
 // startPeer starts this executable, exe, as the peer answering the bytes
-// of the file body.
-func startPeer(exe, body string) (*server, error) {
-	cmd := exec.Command(exe, "-"+peerFlag, body)
+// of the file body, spending work on each request first.
+func startPeer(exe, body string, work time.Duration) (*server, error) {
+	cmd := exec.Command(exe, "-"+peerFlag, body, "-peer-work", work.String())
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -3,7 +3,8 @@ package engine
 // A compiled template is a flat list of operations. Everything that does not
 // depend on the request is merged into static text, written as it appears
 // in the template; only holes, sections and the elements that render-time
-// counting or dropping applies to are operations of their own.
+// counting or dropping applies to are operations of their own, with the
+// counting of a static attribute's bytes (a custom parameter's name).
 
 type opKind uint8
 
@@ -13,6 +14,7 @@ const (
 	opAttr                  // an attribute with holes, or whose bytes are counted
 	opSection               // a section around markup or attributes
 	opElem                  // an element that is counted, starts counters or may be dropped
+	opCount                 // add count to a counter: the bytes of a static value that are counted
 )
 
 type op struct {
@@ -23,8 +25,9 @@ type op struct {
 	parts  []*part
 	off    int
 	rule   *slotRule
-	// opAttr: counter the value's bytes add to, 0 when none.
+	// opAttr, opCount: counter the value's bytes add to, 0 when none.
 	paramCounter int
+	count        int // opCount
 	// opSection.
 	name     string
 	inverted bool
@@ -124,6 +127,22 @@ func (g *generator) node(n xnode, inTag bool) {
 			g.write(q)
 			g.write(n.raw)
 			g.write(q)
+			return
+		}
+		if !n.val.dynamic() && n.rule == nil {
+			// Counted but the same on every render: written as static
+			// text, as the render would escape it, and its bytes added.
+			var value []byte
+			for _, p := range n.val.parts {
+				value = append(value, p.text...)
+			}
+			g.write(n.lead)
+			g.write(n.name)
+			g.write("=")
+			g.write(q)
+			g.write(string(escapeAttr(nil, value)))
+			g.write(q)
+			g.emit(op{kind: opCount, paramCounter: n.paramCounter, count: len(value), off: n.val.off})
 			return
 		}
 		o := op{kind: opAttr, quote: n.quote, parts: n.val.parts, off: n.val.off, rule: n.rule, paramCounter: n.paramCounter}

@@ -154,6 +154,8 @@ func (r *renderer) run(prog []op) {
 			r.section(o.name, o.inverted, o.once, o.off, func() { r.run(o.body) })
 		case opElem:
 			r.elemOp(o)
+		case opCount:
+			r.counters[o.paramCounter] += o.count
 		}
 	}
 	if len(r.out)-r.start > maxResponseSize {

@@ -405,8 +405,9 @@ func TestReadOnlyDatabase(t *testing.T) {
 }
 
 // TestSecondTexts: the texts made once a second read as formatting the
-// time on the spot would, in every zone, at every millisecond, across
-// seconds, and the Date header is net/http's.
+// time on the spot would, in several zones and across a change to summer
+// time, at milliseconds spread over four seconds, and the Date header is
+// written as net/http writes it.
 func TestSecondTexts(t *testing.T) {
 	zones := []*time.Location{time.UTC, time.FixedZone("east", 5*3600+30*60), time.FixedZone("west", -8*3600)}
 	if paris, err := time.LoadLocation("Europe/Paris"); err == nil {

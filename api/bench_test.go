@@ -267,8 +267,8 @@ func BenchmarkBinParams(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p := getParams()
-		if got := vars.binParams(r.query, nil, r.form, p); len(got) == 0 {
-			b.Fatal("no parameters picked")
+		if got := vars.binParams(r.query, nil, r.form, p); slices.ContainsFunc(got, func(v []string) bool { return v == nil }) {
+			b.Fatal("a parameter the template reads was not picked")
 		}
 		putParams(p)
 	}

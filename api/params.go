@@ -6,9 +6,12 @@ import (
 	"sync"
 )
 
-// varSet is the set of parameter names a template reads.
+// varSet holds the parameter names a template reads, in the order of
+// engine.Template.Variables: a request's values are gathered into a slot
+// per name, which the template renders from (AppendRenderSlots).
 type varSet struct {
-	names map[string]struct{}
+	names []string
+	index map[string]int // a name's position in names
 	// lengths has bit n set when a name read, or that name with "[]", is
 	// n bytes long (bit 63: 63 or more). Twilio sends a dozen parameters
 	// and a template reads a few: most are skipped on their length alone,
@@ -17,9 +20,9 @@ type varSet struct {
 }
 
 func newVarSet(names []string) varSet {
-	s := varSet{names: make(map[string]struct{}, len(names))}
-	for _, n := range names {
-		s.names[n] = struct{}{}
+	s := varSet{names: names, index: make(map[string]int, len(names))}
+	for i, n := range names {
+		s.index[n] = i
 		s.lengths |= lengthBit(len(n)) | lengthBit(len(n)+len("[]"))
 	}
 	return s
@@ -27,35 +30,45 @@ func newVarSet(names []string) varSet {
 
 func lengthBit(n int) uint64 { return 1 << min(n, 63) }
 
-// wants reports whether the template reads the parameter name; "X[]" is
-// read as X, as the engine does.
-func (s varSet) wants(name string) bool {
+// The slots of a request's values: for each source, the query string's
+// and the form body's, and each spelling of a name, X and X[], one slot
+// per name of the varSet, in this order; then the resolved ones, which
+// the template gets.
+const (
+	fromQuery = 0 // slots of the query string's X, then its X[]
+	fromBody  = 2 // the body's
+	resolved  = 4
+	regions   = 5 // of len(names) slots each
+)
+
+// wanted returns the positions of the names that a parameter name fills:
+// the name itself as X (x >= 0), and as X[] the name without "[]" (b >=
+// 0); -1 for neither. A template may read both X and X[], so that a
+// parameter "X[]" fills two slots.
+func (s varSet) wanted(name string) (x, b int) {
+	x, b = -1, -1
 	if s.lengths&lengthBit(len(name)) == 0 {
-		return false
+		return x, b
 	}
-	if _, ok := s.names[name]; ok {
-		return true
+	if i, ok := s.index[name]; ok {
+		x = i
 	}
 	if base, ok := strings.CutSuffix(name, "[]"); ok {
-		_, ok = s.names[base]
-		return ok
+		if i, ok := s.index[base]; ok {
+			b = i
+		}
 	}
-	return false
+	return x, b
 }
 
-// addParams adds to dst the parameters of a query string or form body that
-// the template reads, decoded as url.ParseQuery decodes them, skipping the
-// rest without decoding them: Twilio sends a dozen parameters and a
-// template reads a few. A pair url.ParseQuery would refuse is skipped, as
-// url.URL.Query does.
-func (s varSet) addParams(dst map[string][]string, raw string) {
-	s.appendParams(dst, raw, nil)
-}
-
-// appendParams is addParams keeping the first value of each name in
-// *store, when store is not nil, rather than in a slice of its own: one
-// allocation per request instead of one per parameter.
-func (s varSet) appendParams(dst map[string][]string, raw string, store *[]string) {
+// appendParams adds to p's slots of source (fromQuery or fromBody) the
+// parameters of a query string or form body that the template reads,
+// decoded as url.ParseQuery decodes them, skipping the rest without
+// decoding them: Twilio sends a dozen parameters and a template reads a
+// few. A pair url.ParseQuery would refuse is skipped, as url.URL.Query
+// does.
+func (s varSet) appendParams(p *requestParams, raw string, source int) {
+	n := len(s.names)
 	semicolons := strings.IndexByte(raw, ';') >= 0 // looked for once: Twilio sends none
 	for i := 0; i < len(raw); {
 		// The key, read a byte at a time: most keys are skipped on their
@@ -87,7 +100,8 @@ func (s varSet) appendParams(dst map[string][]string, raw string, store *[]strin
 			}
 			key = k
 		}
-		if !s.wants(key) {
+		x, b := s.wanted(key)
+		if x < 0 && b < 0 {
 			continue
 		}
 		if escaped(value) {
@@ -97,14 +111,11 @@ func (s varSet) appendParams(dst map[string][]string, raw string, store *[]strin
 			}
 			value = v
 		}
-		if old, ok := dst[key]; ok || store == nil {
-			dst[key] = append(old, value)
-		} else {
-			// Capacity 1: a second value copies rather than overwrite the
-			// next name's.
-			*store = append(*store, value)
-			n := len(*store)
-			dst[key] = (*store)[n-1 : n : n]
+		if x >= 0 {
+			p.add(source*n+x, value)
+		}
+		if b >= 0 {
+			p.add((source+1)*n+b, value)
 		}
 	}
 }
@@ -116,54 +127,83 @@ func escaped(s string) bool {
 	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
 }
 
-// requestParams holds the parameters of one request while its bin renders. The
-// bin URL recycles them (getParams, putParams): their maps and the backing
-// store of single values would otherwise be allocated anew per request.
+// requestParams holds the parameters of one request while its bin
+// renders. The bin URL recycles them (getParams, putParams): their slots
+// and the backing store of single values would otherwise be allocated
+// anew per request.
 type requestParams struct {
-	values map[string][]string // what the template gets
-	body   map[string][]string // the form body's, before they replace the query's
-	store  []string
+	slots [][]string // regions of len(varSet.names) slots
+	store []string   // the first value of each slot, which holds it with capacity 1
 }
 
-var paramsPool = sync.Pool{New: func() any {
-	return &requestParams{values: map[string][]string{}, body: map[string][]string{}}
-}}
+var paramsPool = sync.Pool{New: func() any { return new(requestParams) }}
 
 func getParams() *requestParams { return paramsPool.Get().(*requestParams) }
 
-// putParams recycles p, unless a request with many values grew it.
+// putParams recycles p, unless a request with many values or a template
+// with many names grew it.
 func putParams(p *requestParams) {
-	if cap(p.store) > 64 {
+	if cap(p.store) > 64 || cap(p.slots) > 64*regions {
 		return
 	}
-	clear(p.values)
-	clear(p.body)
-	clear(p.store) // no strings kept alive in the pool
+	clear(p.slots) // no strings kept alive in the pool
+	clear(p.store)
 	p.store = p.store[:0]
 	paramsPool.Put(p)
 }
 
-// binParams returns the parameters a bin's template reads from a request:
-// the query string's, then the form body's, whose values replace the
-// query's for a name in both (Twilio sends its own parameters in the body).
-// form is the parsed body when the caller has parsed it (to check a
-// signature), else rawForm is the body, or "". The map returned is
-// p.values, valid until p is recycled.
-func (s varSet) binParams(rawQuery string, form url.Values, rawForm string, p *requestParams) map[string][]string {
-	s.appendParams(p.values, rawQuery, &p.store)
+// add appends value to the slot at pos.
+func (p *requestParams) add(pos int, value string) {
+	if old := p.slots[pos]; old != nil {
+		p.slots[pos] = append(old, value)
+		return
+	}
+	// Capacity 1: a second value copies rather than overwrite the next
+	// slot's.
+	p.store = append(p.store, value)
+	n := len(p.store)
+	p.slots[pos] = p.store[n-1 : n : n]
+}
+
+// binParams returns the values of each name a bin's template reads from a
+// request, by position in s.names: the form body's replace the query
+// string's for a name in both (Twilio sends its own parameters in the
+// body), and a name X with no values takes those of X[], as the engine
+// reads a map of values. form is the parsed body when the caller has
+// parsed it (to check a signature), else rawForm is the body, or "". The
+// slots returned are p's, valid until p is recycled.
+func (s varSet) binParams(rawQuery string, form url.Values, rawForm string, p *requestParams) [][]string {
+	n := len(s.names)
+	if cap(p.slots) < regions*n {
+		p.slots = make([][]string, regions*n)
+	}
+	p.slots = p.slots[:regions*n]
+	s.appendParams(p, rawQuery, fromQuery)
 	if form != nil {
 		for name, values := range form {
-			if s.wants(name) {
-				p.values[name] = values
+			x, b := s.wanted(name)
+			if x >= 0 {
+				p.slots[fromBody*n+x] = values
+			}
+			if b >= 0 {
+				p.slots[(fromBody+1)*n+b] = values
 			}
 		}
-		return p.values
+	} else if rawForm != "" {
+		s.appendParams(p, rawForm, fromBody)
 	}
-	if rawForm != "" {
-		s.appendParams(p.body, rawForm, &p.store)
-		for name, values := range p.body {
-			p.values[name] = values
+	out := p.slots[resolved*n:]
+	for i := range out {
+		switch {
+		case p.slots[fromBody*n+i] != nil:
+			out[i] = p.slots[fromBody*n+i]
+		case p.slots[fromQuery*n+i] != nil:
+			out[i] = p.slots[fromQuery*n+i]
+		case p.slots[(fromBody+1)*n+i] != nil:
+			out[i] = p.slots[(fromBody+1)*n+i]
+		default:
+			out[i] = p.slots[(fromQuery+1)*n+i]
 		}
 	}
-	return p.values
+	return out
 }

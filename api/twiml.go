@@ -76,7 +76,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	p := getParams()
 	defer putParams(p)
 	now := time.Now()
-	out, diags, err := prog.tmpl.AppendRender((*buf)[:0], prog.vars.binParams(req.URL.RawQuery, form, body, p), bin.policy)
+	out, diags, err := prog.tmpl.AppendRenderSlots((*buf)[:0], prog.vars.binParams(req.URL.RawQuery, form, body, p), bin.policy)
 	elapsed := time.Since(now)
 	*buf = out[:0]
 

@@ -63,6 +63,27 @@ func BenchmarkRenderContextual(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderContextualSlots renders with the values by position, as
+// the bin URL does.
+func BenchmarkRenderContextualSlots(b *testing.B) {
+	tmpl, err := engine.Compile(contextualCalling)
+	if err != nil {
+		b.Fatal(err)
+	}
+	slots := make([][]string, len(tmpl.Variables()))
+	for i, name := range tmpl.Variables() {
+		slots[i] = contextualValues[name]
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _, err = tmpl.AppendRenderSlots(buf[:0], slots, engine.Strict)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkRenderContextualLibrary is the reference: the same template
 // rendered by github.com/cbroglie/mustache alone, with no checks.
 func BenchmarkRenderContextualLibrary(b *testing.B) {

@@ -90,7 +90,8 @@ func (t *Template) Warnings() Diagnostics { return t.warnings }
 // "messaging" or "fax", chosen from the verbs it uses.
 func (t *Template) Context() string { return t.context }
 
-// Variables returns the names of the parameters the template reads, sorted.
+// Variables returns the names of the parameters the template reads,
+// sorted. AppendRenderSlots takes their values in this order.
 func (t *Template) Variables() []string { return t.variables }
 
 // compile runs every stage and returns the template when no stage found an
@@ -144,6 +145,7 @@ func compile(src string) (*Template, Diagnostics) {
 		counters:  v.counters,
 		src:       sm,
 	}
+	bindSlots(t.prog, t.variables)
 	return t, d.list
 }
 

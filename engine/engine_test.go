@@ -323,6 +323,41 @@ func TestAppendRenderKeepsDestination(t *testing.T) {
 	assert.Equal(t, "prefix:<Response><Say>y</Say></Response>", string(out))
 }
 
+// TestRenderSlotsAsMap: values by position render as the same values by
+// name, X[] standing in for an X with none.
+func TestRenderSlotsAsMap(t *testing.T) {
+	tmpl, err := engine.Compile(`<Response><Say>{{greeting}} {{#names}}[{{.}}]{{/names}}{{^names}}nobody{{/names}}</Say>` +
+		`<Dial callerId="{{caller}}">{{#numbers}}<Number>{{.}}</Number>{{/numbers}}</Dial></Response>`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"caller", "greeting", "names", "numbers"}, tmpl.Variables())
+	for _, values := range []map[string][]string{
+		nil,
+		{"greeting": {"Hello"}, "names": {"Ada", "Grace"}, "caller": {"+15551234567"}, "numbers": {"+15557654321"}},
+		{"names[]": {"Ada"}, "numbers[]": {"+15557654321", "+15550000000"}},
+		{"names": {"Ada"}, "names[]": {"Grace"}, "greeting": {"a & b <c>"}},
+		{"greeting": {}, "greeting[]": {"never read: greeting is given"}},
+	} {
+		want, wantDiags, err := tmpl.Render(values, engine.Lenient)
+		require.NoError(t, err)
+		slots := make([][]string, len(tmpl.Variables()))
+		for i, name := range tmpl.Variables() {
+			if vs, ok := values[name]; ok {
+				slots[i] = vs
+			} else {
+				slots[i] = values[name+"[]"]
+			}
+		}
+		got, diags, err := tmpl.AppendRenderSlots(nil, slots, engine.Lenient)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), "%v", values)
+		assert.Equal(t, wantDiags, diags)
+	}
+	short, _, err := tmpl.AppendRenderSlots(nil, [][]string{{"+15551234567"}, {"Hi"}}, engine.Lenient)
+	require.NoError(t, err)
+	assert.Equal(t, `<Response><Say>Hi nobody</Say></Response>`, string(short),
+		"slots past the end have no values (the <Dial> with no number is dropped)")
+}
+
 func TestPolicy(t *testing.T) {
 	for _, s := range []string{"strict", "lenient"} {
 		p, err := engine.ParsePolicy(s)

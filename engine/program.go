@@ -30,6 +30,7 @@ type op struct {
 	count        int // opCount
 	// opSection.
 	name     string
+	slot     int // where the values of name are (bindSlots)
 	inverted bool
 	once     bool // attributes: a section renders at most once, so no attribute repeats
 	body     []op
@@ -181,4 +182,44 @@ func (g *generator) element(e *xElem) {
 	}
 	g.nodes(e.children, false)
 	g.write(e.endRaw)
+}
+
+// currentItem is the slot of "{{.}}": the item of the innermost section.
+const currentItem = -1
+
+// bindSlots gives every variable and section of prog the position of its
+// name in variables, where a render finds its values, and currentItem to
+// ".". A render then reads a value by position rather than by name.
+func bindSlots(prog []op, variables []string) {
+	index := make(map[string]int, len(variables))
+	for i, name := range variables {
+		index[name] = i
+	}
+	slotOf := func(name string) int {
+		if i, ok := index[name]; ok {
+			return i
+		}
+		return currentItem // ".", the only name a template reads that is not a variable
+	}
+	var bindParts func([]*part)
+	bindParts = func(ps []*part) {
+		for _, p := range ps {
+			if p.kind == partVar || p.kind == partSection {
+				p.slot = slotOf(p.name)
+			}
+			bindParts(p.parts)
+		}
+	}
+	var bindOps func([]op)
+	bindOps = func(prog []op) {
+		for i := range prog {
+			o := &prog[i]
+			if o.kind == opSection {
+				o.slot = slotOf(o.name)
+			}
+			bindParts(o.parts)
+			bindOps(o.body)
+		}
+	}
+	bindOps(prog)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,7 +18,7 @@ const maxRenderSteps = 1 << 20
 // allocates little beyond its output.
 type renderer struct {
 	t        *Template
-	vals     map[string][]string
+	slots    [][]string // the values of t.variables, by position
 	policy   Policy
 	out      []byte
 	start    int    // where this render's output begins in out
@@ -48,8 +49,33 @@ func (t *Template) Render(values map[string][]string, p Policy) ([]byte, Diagnos
 // AppendRender is Render appending to dst, so a caller can reuse a buffer.
 // On error it returns dst unchanged.
 func (t *Template) AppendRender(dst []byte, values map[string][]string, p Policy) ([]byte, Diagnostics, error) {
+	buf := slotBuffers.Get().(*[][]string)
+	slots := slices.Grow((*buf)[:0], len(t.variables))[:len(t.variables)]
+	for i, name := range t.variables {
+		if vs, ok := values[name]; ok {
+			slots[i] = vs
+		} else {
+			slots[i] = values[name+"[]"]
+		}
+	}
+	out, diags, err := t.AppendRenderSlots(dst, slots, p)
+	clear(slots) // no values kept alive in the pool
+	*buf = slots
+	slotBuffers.Put(buf)
+	return out, diags, err
+}
+
+// slotBuffers recycles the slots AppendRender gathers a map's values in.
+var slotBuffers = sync.Pool{New: func() any { return new([][]string) }}
+
+// AppendRenderSlots is AppendRender with the values given by position
+// rather than by name: slots[i] holds those of Variables()[i], or when
+// there are none under that name, those of the name with "[]". A server
+// that gathers a request's values this way renders without hashing a
+// name. A slot past the end of slots has no values.
+func (t *Template) AppendRenderSlots(dst []byte, slots [][]string, p Policy) ([]byte, Diagnostics, error) {
 	r := rendererPool.Get().(*renderer)
-	r.t, r.vals, r.policy = t, values, p
+	r.t, r.slots, r.policy = t, slots, p
 	r.out, r.start = dst, len(dst)
 	r.items, r.steps, r.diags, r.failed, r.drop = r.items[:0], 0, nil, false, false
 	if cap(r.counters) < t.counters+1 {
@@ -59,7 +85,7 @@ func (t *Template) AppendRender(dst []byte, values map[string][]string, p Policy
 
 	r.run(t.prog)
 	out, diags, failed := r.out, r.diags, r.failed
-	r.t, r.vals, r.out, r.diags = nil, nil, nil, nil
+	r.t, r.slots, r.out, r.diags = nil, nil, nil, nil
 	if cap(r.scratch) > maxResponseSize {
 		r.scratch = nil
 	}
@@ -151,7 +177,7 @@ func (r *renderer) run(prog []op) {
 		case opAttr:
 			r.attrOp(o)
 		case opSection:
-			r.section(o.name, o.inverted, o.once, o.off, func() { r.run(o.body) })
+			r.section(o.slot, o.inverted, o.once, o.off, func() { r.run(o.body) })
 		case opElem:
 			r.elemOp(o)
 		case opCount:
@@ -268,11 +294,12 @@ func (r *renderer) overCount(e *xElem) bool {
 	return drop
 }
 
-// section renders body as the section name says: once per item of a list,
-// once for a present scalar, once when an inverted section's parameter is
-// missing or blank. once limits a list to its first item.
-func (r *renderer) section(name string, inverted, once bool, off int, body func()) {
-	vals := r.lookup(name)
+// section renders body as the section's parameter, in slot, says: once
+// per item of a list, once for a present scalar, once when an inverted
+// section's parameter is missing or blank. once limits a list to its
+// first item.
+func (r *renderer) section(slot int, inverted, once bool, off int, body func()) {
+	vals := r.lookup(slot)
 	truthy := len(vals) > 1 || len(vals) == 1 && strings.TrimSpace(vals[0]) != ""
 	if inverted {
 		if !truthy {
@@ -296,18 +323,19 @@ func (r *renderer) section(name string, inverted, once bool, off int, body func(
 	}
 }
 
-// lookup returns the values of a parameter; "." is the current item.
-func (r *renderer) lookup(name string) []string {
-	if name == "." {
+// lookup returns the values of the parameter in slot; currentItem is the
+// item of the innermost section.
+func (r *renderer) lookup(slot int) []string {
+	if slot == currentItem {
 		if n := len(r.items); n > 0 {
 			return r.items[n-1 : n]
 		}
 		return nil
 	}
-	if vs, ok := r.vals[name]; ok {
-		return vs
+	if slot < len(r.slots) {
+		return r.slots[slot]
 	}
-	return r.vals[name+"[]"]
+	return nil
 }
 
 // parts renders pieces of a value into the scratch buffer.
@@ -318,7 +346,7 @@ func (r *renderer) parts(ps []*part) {
 			r.scratch = append(r.scratch, p.text...)
 			r.boundScratch()
 		case partVar:
-			for i, v := range r.lookup(p.name) {
+			for i, v := range r.lookup(p.slot) {
 				if i > 0 {
 					r.scratch = append(r.scratch, ',')
 				}
@@ -334,7 +362,7 @@ func (r *renderer) parts(ps []*part) {
 				r.boundScratch()
 			}
 		case partSection:
-			r.section(p.name, p.inverted, false, p.off, func() { r.parts(p.parts) })
+			r.section(p.slot, p.inverted, false, p.off, func() { r.parts(p.parts) })
 		case partE164:
 			start := len(r.scratch)
 			r.parts(p.parts)

@@ -20,6 +20,7 @@ type part struct {
 	kind     partKind
 	text     string   // partText: decoded text
 	name     string   // partVar, partSection: parameter name
+	slot     int      // partVar, partSection: where the values of name are (bindSlots)
 	inverted bool     // partSection
 	encode   encoding // partVar: set by validation for URL and SIP URI slots
 	parts    []*part

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,9 +45,13 @@ func (s *Server) serveBin(c echo.Context) error {
 		return err
 	}
 	req := c.Request()
+	// The body's memory is recycled when the answer is written: the
+	// parameters taken from it, which share it, are let go first.
 	var body string
 	if req.Method == http.MethodPost && isForm(req.Header[echo.HeaderContentType]) {
-		if body, err = readBody(req); err != nil {
+		buf := bodyBuffers.Get().(*[]byte)
+		defer putBody(buf)
+		if body, err = readBody(req, buf); err != nil {
 			return err
 		}
 	}
@@ -168,32 +172,47 @@ func isForm(contentType []string) bool {
 	return strings.EqualFold(strings.TrimSpace(mediaType), echo.MIMEApplicationForm)
 }
 
-// bodyBuffers recycles the buffers bodies of unknown length are read into.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bodyBuffers recycles the memory bin URL bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// readBody reads a request body. A body whose length the request states,
-// as Twilio's do, is read in one call into memory of that size, which the
-// string returned then owns: nothing to copy or recycle.
-func readBody(req *http.Request) (string, error) {
+// putBody recycles buf, unless a large body grew it.
+func putBody(buf *[]byte) {
+	if cap(*buf) <= maxPooledBody {
+		bodyBuffers.Put(buf)
+	}
+}
+
+// readBody reads a request body into *buf, grown as needed, and returns it
+// as a string sharing buf's memory: valid until buf is recycled, which
+// nothing made from it may outlive. A body whose length the request
+// states, as Twilio's do, is read in one call.
+func readBody(req *http.Request, buf *[]byte) (string, error) {
+	b := (*buf)[:0]
 	if n := req.ContentLength; n > 0 {
-		b := make([]byte, n) // no larger than the body limit, checked first
+		b = slices.Grow(b, int(n))[:n] // no larger than the body limit, checked first
 		if _, err := io.ReadFull(req.Body, b); err != nil {
 			return "", bodyError(err)
 		}
-		return unsafe.String(&b[0], len(b)), nil
-	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			bodyBuffers.Put(buf)
+	} else {
+		for {
+			if len(b) == cap(b) {
+				b = slices.Grow(b, 512)
+			}
+			n, err := req.Body.Read(b[len(b):cap(b)])
+			b = b[:len(b)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return "", bodyError(err)
+			}
 		}
-	}()
-	buf.Reset()
-	if _, err := buf.ReadFrom(req.Body); err != nil {
-		return "", bodyError(err)
 	}
-	return buf.String(), nil
+	*buf = b
+	if len(b) == 0 {
+		return "", nil
+	}
+	return unsafe.String(&b[0], len(b)), nil
 }
 
 // bodyError is the error of a request whose body could not be read: the

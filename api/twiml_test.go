@@ -46,6 +46,38 @@ func TestBinURL(t *testing.T) {
 	}
 }
 
+// TestBinURLBodiesAreTheirOwn: bodies are read into recycled memory,
+// which the values taken from them share; requests at once, with bodies
+// of every length, stated or chunked, each get their own values back.
+func TestBinURLBodiesAreTheirOwn(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.newUser("alice")
+	b := e.createBin(u, `<Response><Say>{{name}} {{#Digits}}[{{.}}]{{/Digits}}</Say></Response>`, "")
+	handler := e.srv.Handler()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				name := strings.Repeat(string(rune('a'+g)), 1+(i*7)%300)
+				body := url.Values{"name": {name}, "Digits": {fmt.Sprint(i), fmt.Sprint(g)}}.Encode()
+				r := httptest.NewRequest("POST", "/twiml/"+b.SID, strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if i%2 == 1 {
+					r.ContentLength = -1 // read to its end, as a chunked body
+				}
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, r)
+				want := fmt.Sprintf("<Response><Say>%s [%d][%d]</Say></Response>", name, i, g)
+				if rec.Code != http.StatusOK || rec.Body.String() != want {
+					t.Errorf("request %d of %d: %d %q, want %q", i, g, rec.Code, rec.Body.String(), want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func TestBinURLNotFound(t *testing.T) {
 	e := newEnv(t, Config{})
 	u := e.newUser("alice")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/twimlbin/twimlbin/api"
+	"github.com/twimlbin/twimlbin/internal/heapfloor"
 	"github.com/twimlbin/twimlbin/internal/logwriter"
 	"github.com/twimlbin/twimlbin/internal/ratelimit"
 	"github.com/twimlbin/twimlbin/store"
@@ -65,8 +66,8 @@ TWIMLBIN_LOG_LEVEL, TWIMLBIN_BACKUP_ACCOUNTS, TWIMLBIN_TRUSTED_PROXIES,
 TWIMLBIN_REVISIONS_KEPT, TWIMLBIN_MAX_BINS_PER_ACCOUNT,
 TWIMLBIN_MAX_BYTES_PER_ACCOUNT, TWIMLBIN_CHECK_DB, TWIMLBIN_ETCD_ENDPOINTS,
 TWIMLBIN_ETCD_PREFIX, TWIMLBIN_ETCD_CERT, TWIMLBIN_ETCD_KEY,
-TWIMLBIN_ETCD_CA, TWIMLBIN_ETCD_COMPACT_INTERVAL. A flag wins over its
-variable.
+TWIMLBIN_ETCD_CA, TWIMLBIN_ETCD_COMPACT_INTERVAL, TWIMLBIN_GC_HEAP_FLOOR. A
+flag wins over its variable.
 `
 
 // Server timeouts: a slow client cannot hold a connection for longer.
@@ -85,6 +86,11 @@ const (
 	defaultMaxBinsPerAccount  = 10000
 	defaultMaxBytesPerAccount = 256 << 20
 )
+
+// defaultGCHeapFloor is --gc-heap-floor's default, in MiB: serve under
+// load then collects its garbage a few times a second rather than dozens
+// (internal/heapfloor).
+const defaultGCHeapFloor = 32
 
 // serveConfig is the configuration of `twimlbin serve`, from flags and the
 // environment.
@@ -108,6 +114,10 @@ type serveConfig struct {
 	MaxBinsPerAccount  int
 	MaxBytesPerAccount int64
 	CheckDB            bool
+	// GCHeapFloor is the heap, in MiB, the Go runtime lets grow before it
+	// collects garbage (internal/heapfloor); 0 leaves the collector at
+	// Go's settings, as does GOGC in the environment.
+	GCHeapFloor int
 	// Etcd, when it has endpoints, keeps the data in an etcd cluster
 	// rather than in the file DB.
 	Etcd etcdFlags
@@ -188,6 +198,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return cfg, exitUsage, false
 	}
 	fs.Int64Var(&cfg.MaxBytesPerAccount, "max-bytes-per-account", maxBytes, "the most bytes of templates an account may store, every kept revision of every bin counted (0: no limit)")
+	floor, ok := envInt("TWIMLBIN_GC_HEAP_FLOOR", defaultGCHeapFloor)
+	if !ok {
+		return cfg, exitUsage, false
+	}
+	fs.IntVar(&cfg.GCHeapFloor, "gc-heap-floor", int(floor), "MiB the Go heap may grow to before its garbage is collected, so that a server with little live data does not collect dozens of times a second under load (0: Go's own settings, as when GOGC is set in the environment)")
 	backups := getenv("TWIMLBIN_BACKUP_ACCOUNTS")
 	fs.StringVar(&backups, "backup-accounts", backups, "comma-separated account SIDs allowed to download a backup of the whole database")
 	proxies := getenv("TWIMLBIN_TRUSTED_PROXIES")
@@ -233,6 +248,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		fmt.Fprintf(stderr, "twimlbin serve: --max-bins-per-account and --max-bytes-per-account take 0 (no limit) or more\n")
 		return cfg, exitUsage, false
 	}
+	if cfg.GCHeapFloor < 0 {
+		fmt.Fprintf(stderr, "twimlbin serve: --gc-heap-floor %d: give MiB, or 0 for Go's own settings\n", cfg.GCHeapFloor)
+		return cfg, exitUsage, false
+	}
+	if getenv("GOGC") != "" {
+		cfg.GCHeapFloor = 0 // whoever set it has taken the collector's settings in hand
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		fmt.Fprintf(stderr, "twimlbin serve: log level %q: use debug, info, warn or error\n", level)
 		return cfg, exitUsage, false
@@ -259,6 +281,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	// Log lines, the access log's among them, gather in memory and are
 	// written by a goroutine of their own: a request never waits for
 	// stderr. Closing it writes the rest.
+	if cfg.GCHeapFloor > 0 {
+		defer heapfloor.Keep(uint64(cfg.GCHeapFloor) << 20)()
+	}
 	logOut := logwriter.New(stderr)
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.LogLevel <= slog.LevelInfo {

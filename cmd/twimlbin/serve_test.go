@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -154,6 +156,20 @@ func serveEndToEnd(t *testing.T, bin string, storeFlags ...string) {
 	assert.Equal(t, "+15105555555", doc.Dial.CallerID)
 	assert.Equal(t, "alice", doc.Dial.Client.Identity)
 	assert.Equal(t, "375d1d60 & <co>", doc.Dial.Client.Parameter.Value)
+
+	if os.Getenv("GOGC") == "" {
+		// The default --gc-heap-floor (32 MiB) has raised GOGC from 100
+		// for a live heap of a few MiB.
+		resp, err = http.Get(base + "/metrics")
+		require.NoError(t, err)
+		metrics, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		gogc := regexp.MustCompile(`(?m)^go_gc_gogc_percent (\d+)$`).FindSubmatch(metrics)
+		require.NotNil(t, gogc, "no go_gc_gogc_percent in /metrics")
+		percent, _ := strconv.Atoi(string(gogc[1]))
+		assert.Greater(t, percent, 100, "GOGC under the heap floor")
+	}
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)

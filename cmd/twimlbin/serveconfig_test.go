@@ -29,6 +29,7 @@ func TestParseServeConfig(t *testing.T) {
 		"TWIMLBIN_WEB_ADDR":              ":9001",
 		"TWIMLBIN_WEB_PUBLIC_URL":        "https://twimlbin.example.com",
 		"TWIMLBIN_CHECK_DB":              "true",
+		"TWIMLBIN_GC_HEAP_FLOOR":         "16",
 	}
 	getenv := func(k string) string { return env[k] }
 
@@ -36,7 +37,7 @@ func TestParseServeConfig(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, func(string) string { return "" }, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, serveConfig{Addr: "127.0.0.1:8080", DB: "data/twimlbin.db", LogLevel: slog.LevelInfo,
-			RevisionsKept: 100, MaxBinsPerAccount: 10000, MaxBytesPerAccount: 256 << 20, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
+			RevisionsKept: 100, MaxBinsPerAccount: 10000, MaxBytesPerAccount: 256 << 20, GCHeapFloor: 32, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
 	})
 	t.Run("environment", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig(nil, getenv, &bytes.Buffer{})
@@ -45,11 +46,11 @@ func TestParseServeConfig(t *testing.T) {
 			WebAddr: ":9001", WebPublicURL: "https://twimlbin.example.com",
 			OpenSignup: true, ReadOnly: true, ShutdownDelay: 5 * time.Second, LogLevel: slog.LevelDebug, BackupAccounts: []string{"ACa", "ACb"},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
-			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20, CheckDB: true, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
+			RevisionsKept:  7, MaxBinsPerAccount: 0, MaxBytesPerAccount: 1 << 20, CheckDB: true, GCHeapFloor: 16, Etcd: etcdFlags{Prefix: "/twimlbin/", CompactInterval: 5 * time.Minute}}, cfg)
 	})
 	t.Run("flags win", func(t *testing.T) {
 		cfg, _, ok := parseServeConfig([]string{"--addr", "127.0.0.1:1", "--open-signup=false", "--read-only=false", "--log-level", "error",
-			"--revisions-kept", "1", "--max-bins-per-account", "5", "--check-db=false"}, getenv, &bytes.Buffer{})
+			"--revisions-kept", "1", "--max-bins-per-account", "5", "--check-db=false", "--gc-heap-floor", "0"}, getenv, &bytes.Buffer{})
 		require.True(t, ok)
 		assert.Equal(t, "127.0.0.1:1", cfg.Addr)
 		assert.False(t, cfg.OpenSignup)
@@ -60,10 +61,21 @@ func TestParseServeConfig(t *testing.T) {
 		assert.Equal(t, 1, cfg.RevisionsKept, "the least there is")
 		assert.Equal(t, 5, cfg.MaxBinsPerAccount)
 		assert.Equal(t, int64(1<<20), cfg.MaxBytesPerAccount)
+		assert.Zero(t, cfg.GCHeapFloor)
+	})
+	t.Run("GOGC leaves the collector alone", func(t *testing.T) {
+		cfg, _, ok := parseServeConfig([]string{"--gc-heap-floor", "64"}, func(k string) string {
+			if k == "GOGC" {
+				return "200"
+			}
+			return ""
+		}, &bytes.Buffer{})
+		require.True(t, ok)
+		assert.Zero(t, cfg.GCHeapFloor)
 	})
 	for _, args := range [][]string{{"--log-level", "loud"}, {"extra"}, {"--nope"}, {"--shutdown-delay", "-1s"}, {"--shutdown-delay", "soon"},
 		{"--trusted-proxies", "proxy.example.com"}, {"--trusted-proxies", "10.0.0.0/33"},
-		{"--revisions-kept", "0"}, {"--max-bins-per-account", "-1"}, {"--max-bytes-per-account", "lots"}} {
+		{"--revisions-kept", "0"}, {"--max-bins-per-account", "-1"}, {"--max-bytes-per-account", "lots"}, {"--gc-heap-floor", "-1"}} {
 		t.Run("bad "+args[0], func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(args, func(string) string { return "" }, &stderr)
@@ -120,7 +132,7 @@ func TestParseServeConfig(t *testing.T) {
 		assert.Zero(t, never.Etcd.CompactInterval, "the flag wins over its variable")
 	})
 	for _, name := range []string{"TWIMLBIN_OPEN_SIGNUP", "TWIMLBIN_READ_ONLY", "TWIMLBIN_SHUTDOWN_DELAY",
-		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT", "TWIMLBIN_CHECK_DB", "TWIMLBIN_ETCD_COMPACT_INTERVAL"} {
+		"TWIMLBIN_REVISIONS_KEPT", "TWIMLBIN_MAX_BINS_PER_ACCOUNT", "TWIMLBIN_MAX_BYTES_PER_ACCOUNT", "TWIMLBIN_CHECK_DB", "TWIMLBIN_ETCD_COMPACT_INTERVAL", "TWIMLBIN_GC_HEAP_FLOOR"} {
 		t.Run("bad "+name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			_, code, ok := parseServeConfig(nil, func(k string) string {

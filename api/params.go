@@ -73,10 +73,15 @@ func (s varSet) appendParams(p *requestParams, raw string, source int) {
 	for i := 0; i < len(raw); {
 		// The key, read a byte at a time: most keys are skipped on their
 		// length once read, with no call for each to look into them.
-		start, keyEscaped := i, false
-		for ; i < len(raw) && raw[i] != '=' && raw[i] != '&'; i++ {
-			keyEscaped = keyEscaped || raw[i] == '%' || raw[i] == '+'
+		start, keyClass := i, byte(0)
+		for ; i < len(raw); i++ {
+			c := keyBytes[raw[i]]
+			if c == keyEnds {
+				break
+			}
+			keyClass |= c
 		}
+		keyEscaped := keyClass != 0
 		key, value := raw[start:i], ""
 		end := len(raw)
 		if next := strings.IndexByte(raw[i:], '&'); next >= 0 {
@@ -119,6 +124,20 @@ func (s varSet) appendParams(p *requestParams, raw string, source int) {
 		}
 	}
 }
+
+// keyBytes classes the bytes of a query string's key: keyEnds for the
+// bytes that end it, '=' and '&'; keyEscapes for those that need decoding,
+// '%' and '+'; 0 for the rest.
+var keyBytes = func() (class [256]byte) {
+	class['='], class['&'] = keyEnds, keyEnds
+	class['%'], class['+'] = keyEscapes, keyEscapes
+	return class
+}()
+
+const (
+	keyEscapes = 1
+	keyEnds    = 2
+)
 
 // escaped reports whether a query string's key or value needs decoding.
 // (strings.ContainsAny builds a set of its characters on every call: on

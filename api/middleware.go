@@ -253,9 +253,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			buf := accessBuffers.Get().(*[]byte)
 			*buf = line.appendTo((*buf)[:0])
 			_, _ = s.cfg.AccessLog.Write(*buf)
-			if cap(*buf) <= 4<<10 {
-				accessBuffers.Put(buf)
-			}
+			recycle(&accessBuffers, buf, 4<<10)
 		}
 		return nil
 	}

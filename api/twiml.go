@@ -50,7 +50,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	var body string
 	if req.Method == http.MethodPost && isForm(req.Header[echo.HeaderContentType]) {
 		buf := bodyBuffers.Get().(*[]byte)
-		defer putBody(buf)
+		defer recycle(&bodyBuffers, buf, maxPooledBody)
 		if body, err = readBody(req, buf); err != nil {
 			return err
 		}
@@ -72,11 +72,7 @@ func (s *Server) serveBin(c echo.Context) error {
 	}
 
 	buf := renderBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= 128<<10 {
-			renderBuffers.Put(buf)
-		}
-	}()
+	defer recycle(&renderBuffers, buf, 128<<10)
 	p := getParams()
 	defer putParams(p)
 	now := time.Now()
@@ -175,10 +171,11 @@ func isForm(contentType []string) bool {
 // bodyBuffers recycles the memory bin URL bodies are read into.
 var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// putBody recycles buf, unless a large body grew it.
-func putBody(buf *[]byte) {
-	if cap(*buf) <= maxPooledBody {
-		bodyBuffers.Put(buf)
+// recycle puts buf back in pool unless it grew past maxCap: a rare large
+// buffer is let go rather than kept for every later use.
+func recycle(pool *sync.Pool, buf *[]byte, maxCap int) {
+	if cap(*buf) <= maxCap {
+		pool.Put(buf)
 	}
 }
 

@@ -111,6 +111,12 @@ func eventually(t *testing.T, what string, check func() string) {
 // holding want.
 func serves(t *testing.T, c *faultClient, sid string, status int, want string) string {
 	resp, err := c.serveBinURL(t.Context(), sid)
+	return answerMismatch(c, resp, err, status, want)
+}
+
+// answerMismatch reports "" when a node answered status with a body
+// holding want, else what it did.
+func answerMismatch(c *faultClient, resp faultResponse, err error, status int, want string) string {
 	switch {
 	case err != nil:
 		return err.Error()
@@ -312,13 +318,7 @@ func callBin(ctx context.Context, c *faultClient, sid string, form url.Values, t
 // status with a body holding want.
 func callAnswers(t *testing.T, c *faultClient, sid string, form url.Values, twilioToken string, status int, want string) string {
 	resp, err := callBin(t.Context(), c, sid, form, twilioToken)
-	switch {
-	case err != nil:
-		return err.Error()
-	case resp.status != status || !strings.Contains(string(resp.body), want):
-		return fmt.Sprintf("%s answers %d %s, want %d with %q", c.base, resp.status, resp.body, status, want)
-	}
-	return ""
+	return answerMismatch(c, resp, err, status, want)
 }
 
 // callRefused reports "" when a call signed with twilioToken is refused

@@ -139,8 +139,7 @@ func (r loadResult) percentile(p float64) time.Duration {
 	if len(r.latencies) == 0 {
 		return 0
 	}
-	i := int(float64(len(r.latencies)) * p / 100)
-	return r.latencies[min(i, len(r.latencies)-1)]
+	return quantile(r.latencies, p/100)
 }
 
 // merge returns the results of several runs as one: requests over the sum

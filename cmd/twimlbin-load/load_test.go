@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -252,18 +253,48 @@ go_memstats_heap_inuse_bytes 1.2582912e+07
 	}
 }
 
-func TestCountAccessLog(t *testing.T) {
+func TestReadAccessLog(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "serve.log")
-	lines := `time=2025-01-01T00:00:00Z level=INFO msg=request request_id=A method=POST path=/twiml/BN1 status=200
+	lines := `time=2025-01-01T00:00:00Z level=INFO msg=request request_id=A method=POST path=/twiml/EH1 route=/twiml/:sid status=200 bytes=380 duration=6.191µs remote_ip=127.0.0.1
 time=2025-01-01T00:00:00Z level=WARN msg="flush failed" error=x
-time=2025-01-01T00:00:00Z level=INFO msg=request request_id=B method=GET path=/metrics status=200
+time=2025-01-01T00:00:00Z level=INFO msg=request request_id=B method=GET path=/metrics route=/metrics status=200 bytes=9 duration=2ms remote_ip=127.0.0.1
+time=2025-01-01T00:00:00Z level=INFO msg=request request_id=C method=POST path=/twiml/EH2 route=/twiml/:sid status=404 bytes=90 duration=3s remote_ip=127.0.0.1
+time=2025-01-01T00:00:00Z level=INFO msg=request request_id=D method=GET path=/twiml/EH1 route=/twiml/:sid status=200 bytes=380 duration=1.5ms remote_ip=127.0.0.1
 time=2025-01-01T00:00:00Z level=INFO msg="shutting down"
 `
 	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := countAccessLog(log); err != nil || n != 2 {
-		t.Errorf("countAccessLog = %d, %v; want 2", n, err)
+	got, err := readAccessLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := accessLog{lines: 4, binURLTimes: []time.Duration{6191 * time.Nanosecond, 1500 * time.Microsecond}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readAccessLog = %+v; want %+v", got, want)
+	}
+
+	bad := strings.Replace(lines, "duration=6.191µs", "duration=soon", 1)
+	if err := os.WriteFile(log, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAccessLog(log); err == nil || !strings.Contains(err.Error(), `"soon"`) {
+		t.Errorf("a bin URL line whose duration is no duration: error %v", err)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	sorted := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for q, want := range map[float64]time.Duration{0: 1, 0.5: 6, 0.99: 10, 0.999: 10, 1: 10} {
+		if got := quantile(sorted, q); got != want {
+			t.Errorf("quantile(1..10, %v) = %v; want %v", q, got, want)
+		}
+	}
+	if got := fmtHandlerTime(6191 * time.Nanosecond); got != "6.2µs" {
+		t.Errorf("fmtHandlerTime(6.191µs) = %q", got)
+	}
+	if got := fmtHandlerTime(1500 * time.Microsecond); got != "1.50ms" {
+		t.Errorf("fmtHandlerTime(1.5ms) = %q", got)
 	}
 }
 

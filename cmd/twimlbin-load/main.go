@@ -45,7 +45,11 @@ the end:
     directory as a deployment's log would be. The address and the first
     account's credentials are read from what serve prints. At the end the
     file must hold one access-log line per request the server counted
-    (twimlbin_http_requests_total, plus the last /metrics request);
+    (twimlbin_http_requests_total, plus the last /metrics request). The
+    durations of its bin URL lines are reported too (p50, p99, p99.9,
+    max): the time spent inside serve, from its first middleware to the
+    answer written, which the clients' latencies hold along with the wait
+    for a processor and the network;
   - the peer: this executable in a mode of its own, an Echo v4 server
     with no middleware at all, behind an http.Server with serve's
     timeouts, answering GET and POST /twiml/{sid} with the bytes the bin

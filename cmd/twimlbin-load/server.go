@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -294,7 +295,8 @@ func (s *server) requestsServed() (int, error) {
 }
 
 // closeServe stops serve and checks that its log holds one access-log
-// line for each request it served, reporting the count to lt.
+// line for each request it served, reporting the count to lt, with the
+// time serve's handler took for the bin URL's requests as the log says.
 func (lt *loadTest) closeServe(s *server) error {
 	served, err := s.requestsServed()
 	if err != nil {
@@ -305,36 +307,73 @@ func (lt *loadTest) closeServe(s *server) error {
 	if err := s.close(); err != nil {
 		return err
 	}
-	lines, err := countAccessLog(s.logPath)
+	log, err := readAccessLog(s.logPath)
 	if err != nil {
 		return err
 	}
-	ok := lines == served
+	ok := log.lines == served
 	if !ok {
 		lt.failed = true
 	}
-	lt.printf("  access log of %s: %d lines for %d requests served (%s)\n", s.name, lines, served,
+	lt.printf("  access log of %s: %d lines for %d requests served (%s)\n", s.name, log.lines, served,
 		cmpStr(ok, "one each", "MISMATCH"))
+	if t := log.binURLTimes; len(t) > 0 {
+		lt.printf("  bin URL's time inside %s, from its access log (%d requests; from the middleware's start to the answer written, without the wait for a processor before): p50 %s, p99 %s, p99.9 %s, max %s\n",
+			s.name, len(t), fmtHandlerTime(quantile(t, 0.5)), fmtHandlerTime(quantile(t, 0.99)), fmtHandlerTime(quantile(t, 0.999)), fmtHandlerTime(t[len(t)-1]))
+	}
 	return nil
 }
 
-// countAccessLog counts the access-log lines in serve's log: those of its
-// "request" message (api's observe middleware), in slog's text format.
-func countAccessLog(path string) (int, error) {
+// accessLog is what serve's log says of the requests it served.
+type accessLog struct {
+	lines       int             // access-log lines: those of the "request" message (api's observe middleware)
+	binURLTimes []time.Duration // the duration of each bin URL request answered 200, sorted
+}
+
+// readAccessLog reads serve's log, in slog's text format.
+func readAccessLog(path string) (accessLog, error) {
+	var log accessLog
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return log, err
 	}
 	defer f.Close()
-	n := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), " level=INFO msg=request ") {
-			n++
+		line := sc.Text()
+		if !strings.Contains(line, " level=INFO msg=request ") {
+			continue
 		}
+		log.lines++
+		if !strings.Contains(line, " route=/twiml/:sid status=200 ") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, " duration=")
+		value, _, _ := strings.Cut(rest, " ")
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return log, fmt.Errorf("%s: the duration of an access-log line: %w", path, err)
+		}
+		log.binURLTimes = append(log.binURLTimes, d)
 	}
-	return n, sc.Err()
+	slices.Sort(log.binURLTimes)
+	return log, sc.Err()
+}
+
+// fmtHandlerTime writes a time under a millisecond in microseconds, a
+// longer one as fmtLatency does.
+func fmtHandlerTime(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
+	}
+	return fmtLatency(d)
+}
+
+// quantile returns the q-th quantile (0 to 1) of sorted, which is not
+// empty.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[min(int(float64(len(sorted))*q), len(sorted)-1)]
 }
 
 // memory describes serve's memory as it is, with no garbage collection
